@@ -1,0 +1,205 @@
+//! The job executor: admission, capacity, cancel, deadlines, and exactly one
+//! terminal frame per accepted job.
+//!
+//! - [`board`]: the jobs in flight and the outbound queue under one lock;
+//!   every guarantee below is enforced there.
+//! - [`sink`]: the `JobSink` a backend streams into.
+//! - `job`: one job's task.
+//!
+//! Guarantees (each has a test in `agent/tests/it/executor.rs`):
+//! 1. Exactly one terminal frame (`job_done` or `job_error`) per accepted
+//!    job, never two, also when a cancel races completion, a duplicate
+//!    `job_id` arrives, or the session ends (then none: the session is gone).
+//! 2. `out_of_capacity` only when `max_concurrent` jobs hold a slot at that
+//!    instant; the slot is freed before the terminal frame is queued; the
+//!    count cannot underflow or leak (a job's slot is its map entry).
+//! 3. A cancel frees the slot, drops the backend call (closing its
+//!    connection) and purges the job's queued frames.
+//! 4. The deadline runs from the job's arrival and covers the whole job,
+//!    outbound waits included; expiry gives `backend_timeout`.
+//! 5. `invalid_job` for a bad job with a usable id; `duplicate_job` for an id
+//!    in flight, the first job untouched.
+//!
+//! Every method the read loop calls is synchronous: inbound processing never
+//! waits for outbound capacity.
+
+pub mod board;
+mod job;
+pub mod sink;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use crate::backend::Job;
+use crate::clock::SharedClock;
+use crate::discovery::Routes;
+use crate::observer::{AgentEvent, SharedObserver};
+use crate::protocol::{ErrorCode, JobFrame, Outbound};
+use crate::stats::Stats;
+use board::{Admission, Board, FrameKind, QueueError};
+
+/// What the executor's parts share: the board, the outbound byte budget, the
+/// statistics and the clock.
+pub(crate) struct Shared {
+    pub(crate) board: Arc<Board>,
+    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) budget_bytes_max: usize,
+    stats: Arc<Mutex<Stats>>,
+    clock: SharedClock,
+    observer: SharedObserver,
+    /// Turned `true` once by [`Executor::shut_down_jobs`]; every job task
+    /// watches it and ends with `job_error` `internal`.
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Queues a terminal frame through the board and records its outcome.
+    fn finish(
+        &self,
+        job_id: Uuid,
+        text: String,
+        code: Option<ErrorCode>,
+        duration_ms: u64,
+        output_tokens: u64,
+        now: Instant,
+    ) {
+        match self.board.finish(job_id, text) {
+            Ok(true) => {
+                let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                match code {
+                    None => stats.record_done(now, duration_ms, output_tokens),
+                    Some(code) => stats.record_error(now, self.clock.unix_ms(), code),
+                }
+            }
+            Ok(false) => debug!(%job_id, "job was cancelled before its terminal frame"),
+            Err(err) => warn!(%job_id, %err, "terminal frame dropped: the session is ending"),
+        }
+    }
+}
+
+/// Executor limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecutorLimits {
+    pub max_concurrent: usize,
+    pub outbound_queue_bytes_max: usize,
+    pub outbound_control_frames_max: usize,
+}
+
+/// One session's executor. Created when a session reaches steady state and
+/// closed when it ends.
+pub struct Executor {
+    shared: Arc<Shared>,
+    routes: Arc<Routes>,
+}
+
+impl Executor {
+    pub fn new(
+        routes: Arc<Routes>,
+        limits: ExecutorLimits,
+        stats: Arc<Mutex<Stats>>,
+        clock: SharedClock,
+        observer: SharedObserver,
+    ) -> Self {
+        let budget_bytes_max = limits.outbound_queue_bytes_max.clamp(1, u32::MAX as usize);
+        let board = Arc::new(Board::new(limits.max_concurrent, limits.outbound_control_frames_max, observer.clone()));
+        let shared = Shared {
+            board,
+            budget: Arc::new(Semaphore::new(budget_bytes_max)),
+            budget_bytes_max,
+            stats,
+            clock,
+            observer,
+            shutdown: watch::Sender::new(false),
+        };
+        Self { shared: Arc::new(shared), routes }
+    }
+
+    /// The board (the writer drains it; tests inspect it).
+    pub fn board(&self) -> &Arc<Board> {
+        &self.shared.board
+    }
+
+    /// Jobs executing now (the heartbeat's `queue_depth`).
+    pub fn in_flight(&self) -> usize {
+        self.shared.board.in_flight()
+    }
+
+    /// Admits `job` and spawns its task on `tasks`, or queues its rejection.
+    /// Never waits. An error means the control queue overflowed: the session
+    /// must end.
+    pub fn dispatch(&self, job: JobFrame, arrived: Instant, tasks: &mut JoinSet<()>) -> Result<(), QueueError> {
+        let job_id = job.job_id;
+        if self.shared.board.is_live(&job_id) {
+            return self.reject(job_id, ErrorCode::DuplicateJob, "a job with this job_id is in flight");
+        }
+        let Some(route) = self.routes.get(&job.model_id) else {
+            return self.reject(job_id, ErrorCode::ModelNotLoaded, "no backend serves this model");
+        };
+        let backend = route.backend.clone();
+        let cancel_rx = match self.shared.board.admit(job_id) {
+            Admission::Admitted(rx) => rx,
+            Admission::Duplicate => {
+                return self.reject(job_id, ErrorCode::DuplicateJob, "a job with this job_id is in flight");
+            }
+            Admission::Full => return self.reject(job_id, ErrorCode::OutOfCapacity, "agent at max_concurrent"),
+            Admission::Closing => return self.reject(job_id, ErrorCode::Internal, "agent is shutting down"),
+        };
+        let deadline = arrived + Duration::from_millis(job.deadline_ms);
+        let job = Job { job_id, model_id: job.model_id, request: job.request, format: job.format };
+        tasks.spawn(job::drive(self.shared.clone(), job, backend, arrived, deadline, cancel_rx));
+        Ok(())
+    }
+
+    /// Queues a `job_error` for a job that never took a slot.
+    pub fn reject(&self, job_id: Uuid, code: ErrorCode, message: &str) -> Result<(), QueueError> {
+        let in_flight = self.shared.board.in_flight();
+        info!(%job_id, error_code = code.as_str(), in_flight, "rejecting job");
+        self.shared.observer.on_event(AgentEvent::JobRejected { job_id, code, in_flight });
+        let frame = Outbound::JobError {
+            job_id,
+            error_code: code,
+            message: message.into(),
+            tokens_emitted: 0,
+            bytes_emitted: 0,
+        };
+        self.shared.board.push_control(FrameKind::Text(frame.to_text()))?;
+        let mut stats = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.record_error(Instant::now(), self.shared.clock.unix_ms(), code);
+        Ok(())
+    }
+
+    /// Handles `job_cancel`: frees the slot, purges queued frames, stops the
+    /// backend call. Unknown or already finished jobs are ignored.
+    pub fn cancel(&self, job_id: Uuid) -> bool {
+        let cancelled = self.shared.board.cancel(&job_id);
+        if cancelled {
+            info!(%job_id, "job cancelled");
+        } else {
+            debug!(%job_id, "cancel for a job not in flight (finished, or never seen)");
+        }
+        cancelled
+    }
+
+    /// Graceful shutdown: no new admissions, and every job in flight ends now
+    /// with `job_error` `internal`, written by its own task (so the frame
+    /// carries the tokens and bytes it emitted). The caller then waits until
+    /// [`Executor::in_flight`] is zero.
+    pub fn shut_down_jobs(&self) {
+        self.shared.board.start_closing();
+        self.shared.shutdown.send_replace(true);
+    }
+
+    /// Ends the session's work: frees every slot and tells every job task to
+    /// stop; the caller then awaits `tasks.shutdown()`. Closes the budget so
+    /// a producer waiting for it wakes up and stops.
+    pub fn close(&self) -> Vec<Uuid> {
+        let lost = self.shared.board.close();
+        self.shared.budget.close();
+        lost
+    }
+}

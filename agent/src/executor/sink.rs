@@ -1,0 +1,67 @@
+//! The [`JobSink`] a backend streams into: encodes each chunk once into its
+//! final `job_chunk` text, waits for outbound budget (inside the job's
+//! deadline), and queues the frame only while the job is still live.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use super::board::Board;
+use crate::backend::{JobSink, SinkError};
+use crate::protocol::encode_job_chunk;
+
+/// Streams one job's body bytes onto the board.
+pub struct BoardSink {
+    job_id: Uuid,
+    board: Arc<Board>,
+    /// Outbound byte budget shared by all jobs of the session: a permit per
+    /// queued `job_chunk` byte, returned when the writer takes the frame or a
+    /// cancel purges it. Producers wait here when the coordinator reads slower
+    /// than backends write, which bounds queued memory.
+    budget: Arc<Semaphore>,
+    budget_bytes_max: usize,
+    bytes_emitted: u64,
+    output_tokens: u64,
+}
+
+impl BoardSink {
+    pub fn new(job_id: Uuid, board: Arc<Board>, budget: Arc<Semaphore>, budget_bytes_max: usize) -> Self {
+        Self { job_id, board, budget, budget_bytes_max, bytes_emitted: 0, output_tokens: 0 }
+    }
+
+    /// Body bytes queued for the coordinator so far.
+    pub fn bytes_emitted(&self) -> u64 {
+        self.bytes_emitted
+    }
+
+    /// The backend's count of output tokens relayed so far.
+    pub fn output_tokens(&self) -> u64 {
+        self.output_tokens
+    }
+}
+
+#[async_trait]
+impl JobSink for BoardSink {
+    async fn send_chunk(&mut self, chunk: Bytes) -> Result<(), SinkError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        encode_job_chunk(&mut text, &self.job_id, &chunk);
+        // A frame larger than the whole budget takes all of it, so it still
+        // goes out once the queue has drained instead of waiting forever.
+        let permits = u32::try_from(text.len().min(self.budget_bytes_max)).unwrap_or(u32::MAX);
+        let permit = self.budget.clone().acquire_many_owned(permits).await.map_err(|_| SinkError::Gone)?;
+        self.board.push_chunk(self.job_id, text, permit).map_err(|_| SinkError::Gone)?;
+        self.bytes_emitted += chunk.len() as u64;
+        Ok(())
+    }
+
+    fn set_output_tokens(&mut self, output_tokens: u64) {
+        debug_assert!(output_tokens >= self.output_tokens, "output token count went backwards");
+        self.output_tokens = self.output_tokens.max(output_tokens);
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the provider agent, one module per topic.
+
+mod coord;
+mod executor;
+mod session;
+mod support;

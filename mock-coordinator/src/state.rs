@@ -1,0 +1,185 @@
+//! The mutable state behind a [`crate::Log`] and the small, lock-held
+//! operations on it. Callers hold the log's mutex only for one of these
+//! synchronous calls, never across an `.await`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::plan::Plan;
+use crate::record::{
+    CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord,
+    Violation, ViolationKind,
+};
+use crate::script::Script;
+
+/// Most frame records kept; later frames are counted in `frames_dropped`.
+pub const FRAME_RECORDS_MAX: usize = 4_000_000;
+/// Most violations kept; a flood from a broken agent is counted instead.
+pub const VIOLATIONS_MAX: usize = 100_000;
+/// Most notes kept.
+const NOTES_MAX: usize = 100_000;
+
+/// The schedule shared by every coordinator instance built on one log: the
+/// script, its precomputed plan and the host's one RNG, which continues
+/// across restarts so no nonce or job id is ever drawn twice.
+pub(crate) struct Schedule {
+    pub script: Arc<Script>,
+    pub plan: Arc<Plan>,
+    pub rng: ChaCha8Rng,
+}
+
+/// How far the job driver got; lives in the log so that a restarted
+/// coordinator continues the schedule instead of starting it again.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Next entry of `plan.timeline` to carry out.
+    pub timeline_cursor: usize,
+    /// Arrival index the next issued job gets.
+    pub next_arrival: u64,
+    /// Jobs issued so far by each closed-loop process (by `arrivals` index).
+    pub closed_issued: BTreeMap<usize, u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct LogState {
+    pub frames: Vec<FrameRecord>,
+    pub frames_dropped: u64,
+    pub jobs: Vec<JobRecord>,
+    /// Submissions by `job_id`, in submission order.
+    pub jobs_by_id: BTreeMap<String, Vec<usize>>,
+    pub heartbeats: Vec<HeartbeatRecord>,
+    pub capabilities: Vec<(u64, Value)>,
+    /// Indexed by `conn - 1`.
+    pub sessions: Vec<SessionRecord>,
+    pub violations: Vec<Violation>,
+    pub violations_dropped: u64,
+    pub read_windows: Vec<ReadWindow>,
+    pub notes: Vec<Note>,
+    pub schedule: Option<Schedule>,
+    pub progress: Progress,
+}
+
+impl LogState {
+    /// Opens the record of a new connection and returns its number.
+    pub fn open_session(&mut self, at_us: u64, handshake_mode: &str) -> u64 {
+        let conn = self.sessions.len() as u64 + 1;
+        self.sessions.push(SessionRecord {
+            conn,
+            connected_us: at_us,
+            handshake_mode: handshake_mode.to_owned(),
+            pubkey: None,
+            agent_version: None,
+            enrollment_code: None,
+            auth_ok_us: None,
+            closed_us: None,
+            close_reason: None,
+        });
+        conn
+    }
+
+    pub fn session_mut(&mut self, conn: u64) -> Option<&mut SessionRecord> {
+        let i = usize::try_from(conn).ok()?.checked_sub(1)?;
+        self.sessions.get_mut(i)
+    }
+
+    pub fn push_frame(&mut self, record: FrameRecord) {
+        if self.frames.len() < FRAME_RECORDS_MAX {
+            self.frames.push(record);
+        } else {
+            self.frames_dropped += 1;
+        }
+    }
+
+    pub fn violation(
+        &mut self,
+        at_us: u64,
+        conn: u64,
+        kind: ViolationKind,
+        job_id: Option<&str>,
+        what: String,
+    ) {
+        if self.violations.len() >= VIOLATIONS_MAX {
+            self.violations_dropped += 1;
+            return;
+        }
+        self.violations.push(Violation {
+            at_us,
+            conn,
+            kind,
+            job_id: job_id.map(str::to_owned),
+            what,
+        });
+    }
+
+    pub fn note(&mut self, at_us: u64, what: String) {
+        if self.notes.len() < NOTES_MAX {
+            self.notes.push(Note { at_us, what });
+        }
+    }
+
+    /// Appends a job record (its `index` is set here) and indexes its id.
+    pub fn push_job(&mut self, mut record: JobRecord) -> usize {
+        let index = self.jobs.len();
+        record.index = index;
+        if !record.job_id.is_empty() {
+            let ids = self.jobs_by_id.entry(record.job_id.clone()).or_default();
+            ids.push(index);
+        }
+        self.jobs.push(record);
+        index
+    }
+
+    /// Records the end of a connection (the first reason wins) and settles
+    /// its jobs: written and open ones are lost, unwritten ones were never
+    /// delivered.
+    pub fn close_session(&mut self, conn: u64, at_us: u64, reason: CloseReason) {
+        if let Some(s) = self.session_mut(conn)
+            && s.closed_us.is_none()
+        {
+            s.closed_us = Some(at_us);
+            s.close_reason = Some(reason);
+        }
+        for job in self.jobs.iter_mut().filter(|j| j.conn == Some(conn)) {
+            if !job.is_open() {
+                continue;
+            }
+            if job.sent_us.is_some() {
+                job.session_lost_us = Some(at_us);
+            } else {
+                job.undeliverable = Some("connection ended before the frame was written".into());
+            }
+        }
+        for w in self.read_windows.iter_mut().filter(|w| w.conn == conn) {
+            w.end_us.get_or_insert(at_us);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::JobKind;
+
+    /// Closing a session loses written jobs and marks unwritten ones undeliverable.
+    #[test]
+    fn close_settles_jobs() {
+        let mut s = LogState::default();
+        let conn = s.open_session(0, "normal");
+        let mut written = JobRecord::new(0, JobKind::Normal, "a".into(), "m".into());
+        written.conn = Some(conn);
+        written.sent_us = Some(5);
+        let mut queued = JobRecord::new(0, JobKind::Normal, "b".into(), "m".into());
+        queued.conn = Some(conn);
+        s.push_job(written);
+        s.push_job(queued);
+        s.close_session(conn, 10, CloseReason::AgentClosed);
+        assert_eq!(s.jobs[0].session_lost_us, Some(10));
+        assert!(s.jobs[1].undeliverable.is_some());
+        assert_eq!(s.sessions[0].close_reason, Some(CloseReason::AgentClosed));
+        s.close_session(conn, 20, CloseReason::ScriptedDisconnect);
+        assert_eq!(s.sessions[0].closed_us, Some(10));
+    }
+}

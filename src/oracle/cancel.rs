@@ -1,0 +1,61 @@
+//! Cancellation: after a `job_cancel` the backend stream closes within the
+//! cancel bound, and no frame of the job arrives after that bound.
+
+use super::windows::{all_disruptions, link_disruptions};
+use super::{OracleConfig, Rule, Violation};
+use crate::trace::{JobView, TraceView};
+
+/// A cancel closes the backend stream and silences the job.
+pub const CLOSES_STREAM: Rule = Rule {
+    name: "cancel_closes_stream",
+    summary: "a cancel closes the backend stream within cancel_close_ms, and no frame of the job arrives after that",
+    check: closes_stream,
+};
+
+fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+    let bound_us = config.bounds.cancel_close_ms * 1_000;
+    let links = link_disruptions(view);
+    let all = all_disruptions(view);
+    let mut found = Vec::new();
+    for job in view.jobs.values() {
+        let Some(cancel_us) = job.cancel_us else { continue };
+        if !job.cancelled_before_terminal() || job.sends.len() != 1 {
+            continue;
+        }
+        // A cancel that could not reach the agent (cut link, dead session)
+        // proves nothing; the session's end frees the job instead.
+        let conn_alive = session_alive(view, job, cancel_us + bound_us);
+        if conn_alive && !links.overlaps(cancel_us, cancel_us + bound_us) {
+            check_stream_closed(view, job, cancel_us, bound_us, &mut found);
+        }
+        for frame_us in job.chunks.iter().map(|c| c.at_us).chain(job.own_terminals().map(|t| t.at_us)) {
+            let allowed_us = cancel_us + bound_us + all.covered_us(cancel_us, frame_us);
+            if frame_us > allowed_us {
+                let late_ms = (frame_us - cancel_us) as f64 / 1e3;
+                let detail = format!("frame arrived {late_ms:.1} ms after the cancel (bound {} ms)", config.bounds.cancel_close_ms);
+                found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), frame_us, detail));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Whether the connection the job was sent on was still open at `until_us`.
+fn session_alive(view: &TraceView, job: &JobView, until_us: u64) -> bool {
+    let conn = job.sends[0].conn;
+    view.sessions.get(&conn).is_none_or(|s| s.closed_us.is_none_or(|closed| closed > until_us))
+}
+
+fn check_stream_closed(view: &TraceView, job: &JobView, cancel_us: u64, bound_us: u64, found: &mut Vec<Violation>) {
+    for call in view.executions_of(&job.job) {
+        let end_us = call.end_us.unwrap_or(u64::MAX);
+        if end_us > cancel_us + bound_us {
+            let detail = match call.end_us {
+                Some(end) => format!("backend stream closed {:.1} ms after the cancel", (end - cancel_us) as f64 / 1e3),
+                None => "backend stream never closed after the cancel".to_owned(),
+            };
+            found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), cancel_us + bound_us, detail));
+        }
+    }
+}

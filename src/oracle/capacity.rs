@@ -1,0 +1,123 @@
+//! Capacity: `out_of_capacity` only when every slot is taken, and never more
+//! backend streams open at once than `max_concurrent`.
+
+use super::windows::AGENT_HOST;
+use super::{OracleConfig, Rule, Violation};
+use crate::trace::{BackendCall, EventKind, FaultAction, TraceView};
+
+/// `out_of_capacity` tells the truth.
+pub const OUT_OF_CAPACITY_TRUTHFUL: Rule = Rule {
+    name: "out_of_capacity_truthful",
+    summary: "no out_of_capacity while fewer than max_concurrent jobs were executing, and the agent's slot count adds up",
+    check: out_of_capacity_truthful,
+};
+
+/// Backend streams stay within `max_concurrent`.
+pub const STREAMS_WITHIN_LIMIT: Rule = Rule {
+    name: "backend_streams_within_limit",
+    summary: "concurrent backend streams never exceed max_concurrent",
+    check: streams_within_limit,
+};
+
+/// Times the agent's software was crashed (its slots all vanish then).
+fn agent_crashes(view: &TraceView) -> Vec<u64> {
+    view.faults
+        .iter()
+        .filter(|(_, action, hosts)| *action == FaultAction::Crash && hosts.iter().any(|h| h == AGENT_HOST))
+        .map(|(at, _, _)| *at)
+        .collect()
+}
+
+fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+    let rule = OUT_OF_CAPACITY_TRUTHFUL.name;
+    let crashes = agent_crashes(view);
+    let mut found = Vec::new();
+    let (mut taken, mut last_us) = (0_u64, 0_u64);
+    for event in &view.agent_events {
+        if crashes.iter().any(|&c| c > last_us && c <= event.at_us) {
+            taken = 0;
+        }
+        last_us = event.at_us;
+        let (job, reported) = match &event.kind {
+            EventKind::AgentJobAdmitted { job, in_flight } => {
+                taken += 1;
+                (job, *in_flight)
+            }
+            EventKind::AgentSlotFreed { job, in_flight, .. } => {
+                taken = taken.saturating_sub(1);
+                (job, *in_flight)
+            }
+            EventKind::AgentJobRejected { job, code, in_flight } => {
+                if code == "out_of_capacity" && taken < config.max_concurrent {
+                    let detail = format!("rejected out_of_capacity while only {taken} of {} slots were taken", config.max_concurrent);
+                    found.push(Violation::new(rule, Some(job), event.at_us, detail));
+                }
+                (job, *in_flight)
+            }
+            _ => continue,
+        };
+        if reported != taken {
+            let detail = format!("agent reports in_flight {reported}, but admissions minus releases is {taken}");
+            found.push(Violation::new(rule, Some(job), event.at_us, detail));
+        }
+    }
+    found.extend(unexplained_rejections(view));
+    found
+}
+
+/// `out_of_capacity` frames the coordinator read without the agent having
+/// decided so at admission (the decision must go through slot accounting).
+fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for job in view.jobs.values() {
+        let claimed = job.terminals.iter().find(|t| t.what.error_code() == Some("out_of_capacity"));
+        let Some(claimed) = claimed else { continue };
+        let decided = view.agent_events.iter().any(|e| {
+            matches!(&e.kind, EventKind::AgentJobRejected { job: j, code, .. } if *j == job.job && code == "out_of_capacity")
+        });
+        if !decided {
+            let detail = "out_of_capacity frame without an out_of_capacity admission decision";
+            found.push(Violation::new(OUT_OF_CAPACITY_TRUTHFUL.name, Some(&job.job), claimed.at_us, detail));
+        }
+    }
+    found
+}
+
+/// When a stream stopped counting against the limit. A backend notices a
+/// client that went away only at its next write, so when the agent released
+/// the slot (or crashed) and the backend confirmed the close within the
+/// cancel bound, the stream counts as closed at the release.
+fn closed_at(call: &BackendCall, view: &TraceView, crashes: &[u64], config: &OracleConfig) -> u64 {
+    let Some(end_us) = call.end_us else { return u64::MAX };
+    let grace_us = config.bounds.cancel_close_ms * 1_000;
+    let freed = view.agent_events.iter().filter_map(|e| match &e.kind {
+        EventKind::AgentSlotFreed { job, .. } if call.job.as_deref() == Some(job.as_str()) => Some(e.at_us),
+        _ => None,
+    });
+    let released = freed.chain(crashes.iter().copied()).filter(|&t| t >= call.start_us && t <= end_us).min();
+    match released {
+        Some(release_us) if call.end.as_deref() == Some("client_gone") && end_us <= release_us + grace_us => release_us,
+        _ => end_us,
+    }
+}
+
+fn streams_within_limit(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+    let crashes = agent_crashes(view);
+    // (time, +1 start / -1 end, job); ends sort before starts at one instant.
+    let mut edges: Vec<(u64, i8, Option<&str>)> = Vec::new();
+    for call in view.backend_calls.iter().filter(|c| c.is_execution()) {
+        edges.push((call.start_us, 1, call.job.as_deref()));
+        edges.push((closed_at(call, view, &crashes, config), -1, call.job.as_deref()));
+    }
+    edges.sort_by_key(|&(at, delta, _)| (at, delta));
+    let mut found = Vec::new();
+    let mut open = 0_i64;
+    for (at, delta, job) in edges {
+        open += i64::from(delta);
+        if delta > 0 && open > config.max_concurrent as i64 {
+            let detail = format!("{open} backend streams open at once, max_concurrent is {}", config.max_concurrent);
+            found.push(Violation::new(STREAMS_WITHIN_LIMIT.name, job, at, detail));
+        }
+    }
+    found
+}

@@ -1,0 +1,33 @@
+//! Hosts: no simulated host's software stops by itself (a returned error or
+//! a panic), and the mock coordinator flagged no protocol violation.
+
+use super::{OracleConfig, Rule, Violation};
+use crate::trace::TraceView;
+
+/// No host dies on its own.
+pub const STAY_UP: Rule = Rule {
+    name: "hosts_stay_up",
+    summary: "no host's software returns or panics unless the scenario crashed it",
+    check: stay_up,
+};
+
+/// The coordinator saw a well-behaved agent.
+pub const COORDINATOR_PROTOCOL: Rule = Rule {
+    name: "coordinator_protocol",
+    summary: "the mock coordinator flagged no protocol violation (bad frame, unknown job, bad handshake)",
+    check: coordinator_protocol,
+};
+
+fn stay_up(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+    view.host_stops
+        .iter()
+        .map(|(at, host, error)| {
+            let why = error.as_deref().unwrap_or("returned");
+            Violation::new(STAY_UP.name, None, *at, format!("host {host} stopped by itself: {why}"))
+        })
+        .collect()
+}
+
+fn coordinator_protocol(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+    view.coordinator_flags.iter().map(|(at, what)| Violation::new(COORDINATOR_PROTOCOL.name, None, *at, what.clone())).collect()
+}

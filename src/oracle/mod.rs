@@ -1,0 +1,190 @@
+//! The oracle: named rules that judge one run from its trace.
+//!
+//! Every rule is a plain function from the indexed trace ([`TraceView`]) and
+//! the run's limits ([`OracleConfig`]) to a list of [`Violation`]s. Rules
+//! read the coordinator's log and the backends' records; the agent's own
+//! observer events are used only where nothing outside can see a property
+//! (slot accounting, queued outbound bytes). Every rule runs on every run
+//! unless the scenario opts out of it by name, with a reason.
+//!
+//! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
+//! (byte equality), [`capacity`] (slots and streams), [`cancel`],
+//! [`deadline`], [`heartbeat`], [`quiescence`] (settling, in-flight, memory),
+//! [`inbound`] (reading while writing is blocked), [`liveness`]
+//! (reconnecting), [`hosts`] (crashes and the coordinator's own flags);
+//! [`windows`] computes the disruption windows several rules exempt.
+
+pub mod bytes;
+pub mod cancel;
+pub mod capacity;
+pub mod deadline;
+pub mod heartbeat;
+pub mod hosts;
+pub mod inbound;
+pub mod liveness;
+pub mod quiescence;
+pub mod terminal;
+pub mod windows;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::trace::{Trace, TraceView};
+
+/// Bounds the rules allow, in simulated milliseconds (or bytes).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bounds {
+    /// After a `job_cancel` is sent: the backend stream is closed, and no
+    /// frame of the job arrives, within this long.
+    pub cancel_close_ms: u64,
+    /// A job ends within its `deadline_ms` plus this long.
+    pub deadline_slack_ms: u64,
+    /// Heartbeats arrive every `heartbeat_interval_ms`, give or take this.
+    pub heartbeat_tolerance_ms: u64,
+    /// After a disruption heals, a session reaches steady state within this.
+    pub reconnect_within_ms: u64,
+    /// A job frame the agent received is admitted or rejected within this,
+    /// even while the coordinator is not reading.
+    pub inbound_decision_ms: u64,
+    /// Queued outbound bytes may exceed `outbound_queue_bytes_max` by at
+    /// most this (one frame being handed over).
+    pub outbound_slack_bytes: u64,
+}
+
+/// What the rules need to know about the run besides its trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OracleConfig {
+    /// The agent's `limits.max_concurrent`.
+    pub max_concurrent: u64,
+    /// The agent's `session.heartbeat_interval_ms`.
+    pub heartbeat_interval_ms: u64,
+    /// The agent's `session.outbound_queue_bytes_max`.
+    pub outbound_queue_bytes_max: u64,
+    /// The allowed slack of each bound.
+    pub bounds: Bounds,
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The rule's name (see [`RULES`]).
+    pub rule: &'static str,
+    /// The job concerned, when there is one.
+    pub job: Option<String>,
+    /// Simulated time of the offending event (or of the missed bound).
+    pub at_us: u64,
+    /// What happened, in one sentence.
+    pub detail: String,
+}
+
+impl Violation {
+    /// A violation of `rule` at `at_us`.
+    pub fn new(rule: &'static str, job: Option<&str>, at_us: u64, detail: impl Into<String>) -> Self {
+        Self { rule, job: job.map(str::to_owned), at_us, detail: detail.into() }
+    }
+}
+
+/// A rule's check function.
+pub type Check = fn(&TraceView, &OracleConfig) -> Vec<Violation>;
+
+/// A named rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// Stable name used in reports and in `[expect] skip_rules`.
+    pub name: &'static str,
+    /// What the rule demands, in one sentence.
+    pub summary: &'static str,
+    /// The check.
+    pub check: Check,
+}
+
+/// Every rule, in report order.
+pub const RULES: &[Rule] = &[
+    terminal::EXACTLY_ONE,
+    terminal::NEVER_TWO,
+    terminal::NO_FRAME_AFTER,
+    bytes::MATCH_BACKEND,
+    capacity::OUT_OF_CAPACITY_TRUTHFUL,
+    capacity::STREAMS_WITHIN_LIMIT,
+    cancel::CLOSES_STREAM,
+    deadline::ENFORCED,
+    heartbeat::SCHEDULE,
+    heartbeat::QUEUE_DEPTH,
+    quiescence::IN_FLIGHT_ZERO,
+    quiescence::SETTLES,
+    quiescence::OUTBOUND_BOUNDED,
+    inbound::WHILE_OUTBOUND_BLOCKED,
+    liveness::RECONNECTS,
+    hosts::STAY_UP,
+    hosts::COORDINATOR_PROTOCOL,
+];
+
+/// The rule named `name`, if there is one.
+pub fn rule_named(name: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|rule| rule.name == name)
+}
+
+/// The oracle's verdict on one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Rules that ran.
+    pub checked: Vec<&'static str>,
+    /// Rules the scenario opted out of.
+    pub skipped: Vec<&'static str>,
+    /// Every violation, by rule order then time.
+    pub violations: Vec<Violation>,
+}
+
+/// Runs every rule not named in `skip` over `trace`.
+pub fn judge(trace: &Trace, config: &OracleConfig, skip: &BTreeSet<String>) -> Verdict {
+    let view = TraceView::build(&trace.events);
+    let mut verdict = Verdict::default();
+    for rule in RULES {
+        if skip.contains(rule.name) {
+            verdict.skipped.push(rule.name);
+            continue;
+        }
+        verdict.checked.push(rule.name);
+        let mut found = (rule.check)(&view, config);
+        found.sort_by_key(|v| v.at_us);
+        verdict.violations.extend(found);
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_unique() {
+        let names: BTreeSet<_> = RULES.iter().map(|r| r.name).collect();
+        assert_eq!(names.len(), RULES.len());
+    }
+
+    #[test]
+    fn skipped_rules_do_not_run() {
+        let skip: BTreeSet<String> = ["hosts_stay_up".to_owned()].into();
+        let verdict = judge(&Trace::default(), &test_config(), &skip);
+        assert_eq!(verdict.skipped, vec!["hosts_stay_up"]);
+        assert!(!verdict.checked.contains(&"hosts_stay_up"));
+    }
+
+    /// A config with small, round numbers for hand-made traces.
+    pub(crate) fn test_config() -> OracleConfig {
+        OracleConfig {
+            max_concurrent: 2,
+            heartbeat_interval_ms: 1_000,
+            outbound_queue_bytes_max: 1_000,
+            bounds: Bounds {
+                cancel_close_ms: 100,
+                deadline_slack_ms: 100,
+                heartbeat_tolerance_ms: 100,
+                reconnect_within_ms: 5_000,
+                inbound_decision_ms: 100,
+                outbound_slack_bytes: 10,
+            },
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The events of one run, as observed from outside the agent wherever
+//! possible: the coordinator's log, the backends' records, the harness's own
+//! fault schedule, and (for what nothing outside can see) the agent's
+//! observer hooks. Every event serialises to one JSON object.
+
+use serde::Serialize;
+
+use super::blob::Blob;
+
+/// One timestamped event of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Simulated microseconds since the simulation started.
+    pub at_us: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event of `kind` at `at_us`.
+    pub fn new(at_us: u64, kind: EventKind) -> Self {
+        Self { at_us, kind }
+    }
+}
+
+/// The phases of a run (see `world`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The scripted phase began.
+    Scripted,
+    /// Every fault was healed (links repaired and released, hosts restarted).
+    Healed,
+    /// Every job settled and the world went quiet.
+    Settled,
+    /// The quiet phase hit `settle_ms_max` before the world settled.
+    SettleBoundHit,
+}
+
+/// A fault the harness applied, or healed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Every message between two hosts is dropped (connections wedge).
+    Partition,
+    /// Undo a partition.
+    Repair,
+    /// Messages between two hosts are held back until released.
+    Hold,
+    /// Deliver held messages.
+    Release,
+    /// The host's software stops.
+    Crash,
+    /// The host's software starts again from scratch.
+    Restart,
+}
+
+impl FaultAction {
+    /// Whether this action acts on a link between two hosts.
+    pub fn is_link(self) -> bool {
+        matches!(self, Self::Partition | Self::Repair | Self::Hold | Self::Release)
+    }
+
+    /// The action's name as written in scenarios.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Partition => "partition",
+            Self::Repair => "repair",
+            Self::Hold => "hold",
+            Self::Release => "release",
+            Self::Crash => "crash",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+/// How the coordinator sent a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A well-formed job.
+    Normal,
+    /// A job reusing the id of an earlier one.
+    Duplicate,
+    /// A job with a missing or ill-typed field.
+    Malformed,
+}
+
+/// A terminal frame as the coordinator decoded it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum Terminal {
+    /// `job_done`.
+    Done { tokens_in: u64, tokens_out: u64, duration_ms: u64 },
+    /// `job_error`.
+    Error { code: String, tokens_emitted: u64, bytes_emitted: Option<u64> },
+}
+
+impl Terminal {
+    /// The error code, for `job_error`.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Self::Done { .. } => None,
+            Self::Error { code, .. } => Some(code),
+        }
+    }
+}
+
+/// Everything that can appear in a trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum EventKind {
+    // ---- the harness ----
+    /// A run phase began or ended.
+    Phase { phase: Phase },
+    /// The harness applied a fault (`hosts` holds one host or the two ends of a link).
+    Fault { action: FaultAction, hosts: Vec<String> },
+    /// A host's software ended by itself (returned or panicked).
+    HostStopped { host: String, error: Option<String> },
+
+    // ---- the coordinator's log ----
+    /// The coordinator accepted a connection.
+    SessionOpened { conn: u64 },
+    /// The session reached steady state (`capabilities` received).
+    SessionReady { conn: u64, models: Vec<String> },
+    /// A connection ended.
+    SessionClosed { conn: u64, reason: String },
+    /// The coordinator's reading of `conn` paused until `until_us`.
+    ReadPaused { conn: Option<u64>, until_us: u64 },
+    /// A `job` frame was written to `conn`.
+    JobSent { job: String, conn: u64, model: String, deadline_ms: u64, kind: JobKind },
+    /// A job came due while no session existed; it was never sent.
+    JobUndeliverable { job: String },
+    /// A `job_cancel` frame was written.
+    CancelSent { job: String, conn: u64 },
+    /// A `job_chunk` frame was read.
+    Chunk { job: String, conn: u64, len: u64 },
+    /// A terminal frame was read.
+    TerminalReceived { job: String, conn: u64, terminal: Terminal },
+    /// The job's connection ended while it was in flight.
+    JobSessionLost { job: String, conn: u64 },
+    /// The bytes the coordinator reassembled for a job (at its last chunk).
+    JobBytes { job: String, bytes: Blob },
+    /// A `heartbeat` frame was read.
+    Heartbeat { conn: u64, queue_depth: u64 },
+    /// The coordinator itself flagged a protocol violation by the agent.
+    CoordinatorFlagged { conn: Option<u64>, what: String },
+
+    // ---- the backends' records ----
+    /// A request reached a backend.
+    BackendRequest {
+        backend: String,
+        request: u64,
+        job: Option<String>,
+        method: String,
+        path: String,
+        model: Option<String>,
+        stream: bool,
+    },
+    /// A backend request ended; `body` is every byte the backend wrote.
+    BackendEnd {
+        backend: String,
+        request: u64,
+        job: Option<String>,
+        status: u16,
+        tokens_written: u64,
+        end: String,
+        body: Blob,
+    },
+
+    // ---- the agent's observer (only what outside observation cannot see) ----
+    /// The agent reached steady state on a session.
+    AgentSessionStarted { session: u64 },
+    /// The agent ended a session and freed its jobs.
+    AgentSessionEnded { session: u64, reason: String },
+    /// A job took a slot.
+    AgentJobAdmitted { job: String, in_flight: u64 },
+    /// A job was rejected without taking a slot.
+    AgentJobRejected { job: String, code: String, in_flight: u64 },
+    /// A job released its slot.
+    AgentSlotFreed { job: String, in_flight: u64, cancelled: bool },
+    /// Outbound bytes queued but not yet handed to the socket.
+    AgentOutboundQueued { bytes: u64, frames: u64 },
+    /// An inbound frame could not be decoded.
+    AgentFrameRejected { reason: String },
+}
+
+impl EventKind {
+    /// The job this event concerns, if any.
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            Self::JobSent { job, .. }
+            | Self::JobUndeliverable { job }
+            | Self::CancelSent { job, .. }
+            | Self::Chunk { job, .. }
+            | Self::TerminalReceived { job, .. }
+            | Self::JobSessionLost { job, .. }
+            | Self::JobBytes { job, .. }
+            | Self::AgentJobAdmitted { job, .. }
+            | Self::AgentJobRejected { job, .. }
+            | Self::AgentSlotFreed { job, .. } => Some(job),
+            Self::BackendRequest { job, .. } | Self::BackendEnd { job, .. } => job.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The event trace of one run: an ordered list of [`Event`]s, its JSONL form
+//! (one event per line), and the trace hash (SHA-256 over that JSONL).
+//!
+//! The same scenario and seed must give the same JSONL byte for byte; the
+//! hash makes that cheap to compare and to print.
+
+mod blob;
+mod event;
+pub mod handmade;
+mod view;
+
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+pub use blob::{Blob, hex};
+pub use event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
+pub use view::{BackendCall, JobView, Seen, Send, SessionView, TraceView};
+
+/// Where an event came from; orders events that share a timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// The harness (phases, faults).
+    World,
+    /// The mock coordinator's log.
+    Coordinator,
+    /// A mock backend's records.
+    Backend,
+    /// The agent's observer.
+    Agent,
+}
+
+/// The ordered events of one run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// Events in trace order: by time, then by source, then as each source
+    /// recorded them.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// Merges events from several sources into trace order. Sorting is
+    /// stable, so events of one source at one instant keep their order.
+    pub fn merge(mut tagged: Vec<(Source, Event)>) -> Self {
+        tagged.sort_by_key(|(source, event)| (event.at_us, *source));
+        Self { events: tagged.into_iter().map(|(_, event)| event).collect() }
+    }
+
+    /// A trace holding `events` in the given order (hand-made traces).
+    pub fn from_events(events: Vec<Event>) -> Self {
+        Self { events }
+    }
+
+    /// Each event as one line of JSON, without the newline.
+    pub fn jsonl_lines(&self) -> Vec<String> {
+        self.events.iter().map(event_line).collect()
+    }
+
+    /// Writes the JSONL form: one event per line, each line ending in `\n`.
+    pub fn write_jsonl(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for line in self.jsonl_lines() {
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// SHA-256 (lower-case hex) over the JSONL form exactly as
+    /// [`Trace::write_jsonl`] writes it, so `sha256sum trace.jsonl` agrees.
+    pub fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for line in self.jsonl_lines() {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex(&hasher.finalize())
+    }
+}
+
+/// One event as JSON. Serialising our own plain types cannot fail; should it
+/// ever, the line says so instead of panicking, and the hash still differs.
+fn event_line(event: &Event) -> String {
+    serde_json::to_string(event).unwrap_or_else(|err| format!("{{\"unserialisable\":\"{err}\"}}"))
+}
+
+/// Where two traces first differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// Zero-based index of the first differing event.
+    pub index: usize,
+    /// That event's JSON in the first trace (`None`: the trace had ended).
+    pub first: Option<String>,
+    /// That event's JSON in the second trace.
+    pub second: Option<String>,
+}
+
+/// The first event at which `a` and `b` differ, or `None` if they are equal.
+pub fn first_divergence(a: &Trace, b: &Trace) -> Option<Divergence> {
+    let (lines_a, lines_b) = (a.jsonl_lines(), b.jsonl_lines());
+    let count_max = lines_a.len().max(lines_b.len());
+    (0..count_max).find_map(|index| {
+        let (first, second) = (lines_a.get(index), lines_b.get(index));
+        (first != second).then(|| Divergence { index, first: first.cloned(), second: second.cloned() })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(at_us: u64, phase: Phase) -> Event {
+        Event::new(at_us, EventKind::Phase { phase })
+    }
+
+    #[test]
+    fn merge_orders_by_time_then_source() {
+        let trace = Trace::merge(vec![
+            (Source::Agent, phase(5, Phase::Settled)),
+            (Source::World, phase(5, Phase::Healed)),
+            (Source::World, phase(1, Phase::Scripted)),
+        ]);
+        let phases: Vec<_> = trace.events.iter().map(|e| e.kind.clone()).collect();
+        assert_eq!(
+            phases,
+            vec![
+                EventKind::Phase { phase: Phase::Scripted },
+                EventKind::Phase { phase: Phase::Healed },
+                EventKind::Phase { phase: Phase::Settled },
+            ]
+        );
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_jsonl_bytes() {
+        let trace = Trace::from_events(vec![phase(0, Phase::Scripted)]);
+        let mut bytes = Vec::new();
+        trace.write_jsonl(&mut bytes).unwrap();
+        assert_eq!(bytes, b"{\"at_us\":0,\"ev\":\"phase\",\"phase\":\"scripted\"}\n");
+        assert_eq!(trace.hash(), hex(&Sha256::digest(&bytes)));
+    }
+
+    #[test]
+    fn divergence_names_the_first_differing_event() {
+        let a = Trace::from_events(vec![phase(0, Phase::Scripted), phase(9, Phase::Settled)]);
+        let b = Trace::from_events(vec![phase(0, Phase::Scripted), phase(9, Phase::SettleBoundHit)]);
+        let divergence = first_divergence(&a, &b).unwrap();
+        assert_eq!(divergence.index, 1);
+        assert!(divergence.first.unwrap().contains("settled"));
+        assert_eq!(first_divergence(&a, &a), None);
+    }
+
+    #[test]
+    fn divergence_reports_a_shorter_trace() {
+        let a = Trace::from_events(vec![phase(0, Phase::Scripted)]);
+        let b = Trace::default();
+        let divergence = first_divergence(&a, &b).unwrap();
+        assert_eq!((divergence.index, divergence.second), (0, None));
+    }
+}
