@@ -21,7 +21,11 @@ pub struct Backoff {
 impl Backoff {
     pub fn new(initial_ms: u64, max_ms: u64) -> Self {
         debug_assert!(initial_ms > 0 && initial_ms <= max_ms);
-        Self { initial_ms, max_ms, next_ms: initial_ms }
+        Self {
+            initial_ms,
+            max_ms,
+            next_ms: initial_ms,
+        }
     }
 
     /// A session reached steady state: start again from the first step.
@@ -51,7 +55,10 @@ mod tests {
         let bases = [1_000u64, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000];
         for base in bases {
             let ms = backoff.next_sleep(&mut rng).as_millis() as f64;
-            assert!(ms >= base as f64 * JITTER_MIN - 1.0 && ms < base as f64 * JITTER_MAX, "{ms} vs base {base}");
+            assert!(
+                ms >= base as f64 * JITTER_MIN - 1.0 && ms < base as f64 * JITTER_MAX,
+                "{ms} vs base {base}"
+            );
         }
     }
 

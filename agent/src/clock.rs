@@ -29,7 +29,10 @@ pub struct AnchoredClock {
 impl AnchoredClock {
     /// Anchors `unix_ms` at the current `tokio::time::Instant`.
     pub fn new(unix_ms: u64) -> Self {
-        Self { unix_ms_at_anchor: unix_ms, anchor: Instant::now() }
+        Self {
+            unix_ms_at_anchor: unix_ms,
+            anchor: Instant::now(),
+        }
     }
 }
 

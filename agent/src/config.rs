@@ -16,7 +16,7 @@ use crate::backend::BackendKind;
 mod load;
 mod validate;
 
-pub use load::ConfigError;
+pub use load::{CONFIG_FILE_BYTES_MAX, ConfigError};
 pub use validate::default_backend_url;
 
 /// The whole agent configuration.
@@ -102,7 +102,10 @@ fn default_max_concurrent() -> u32 {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_concurrent: MAX_CONCURRENT_DEFAULT, max_tokens_per_minute: None }
+        Self {
+            max_concurrent: MAX_CONCURRENT_DEFAULT,
+            max_tokens_per_minute: None,
+        }
     }
 }
 

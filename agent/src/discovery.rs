@@ -91,7 +91,10 @@ impl Routes {
                 context_window: route.model.context_window,
             })
             .collect();
-        debug_assert!(capabilities.windows(2).all(|w| w[0].model_id < w[1].model_id), "capabilities must be sorted and unique");
+        debug_assert!(
+            capabilities.windows(2).all(|w| w[0].model_id < w[1].model_id),
+            "capabilities must be sorted and unique"
+        );
         capabilities
     }
 
@@ -119,7 +122,10 @@ pub fn build_backends(
     let mut backends = Vec::with_capacity(config.backends.len());
     for entry in &config.backends {
         if let Some(backend) = OpenAiBackend::new(entry, Arc::clone(&connector), Arc::clone(&tls), env, limits)? {
-            backends.push(ConfiguredBackend { backend: Arc::new(backend), allow_list: entry.models.clone() });
+            backends.push(ConfiguredBackend {
+                backend: Arc::new(backend),
+                allow_list: entry.models.clone(),
+            });
         }
     }
     Ok(backends)
@@ -129,13 +135,18 @@ pub fn build_backends(
 /// backend's own discovery timeout) and builds the routing table. The result
 /// does not depend on which probe finishes first.
 pub async fn discover(backends: &[ConfiguredBackend], config: &AgentConfig) -> Routes {
-    let probes = backends.iter().map(|entry| probe(entry));
+    let probes = backends.iter().map(probe);
     let listed: Vec<Vec<ModelInfo>> = futures_util::future::join_all(probes).await;
     let mut routes = Routes::default();
     for (entry, models) in backends.iter().zip(listed) {
         for model in models {
             let (input_per_1m, output_per_1m) = price(config, &model.model_id);
-            routes.offer(Route { backend: Arc::clone(&entry.backend), model, input_per_1m, output_per_1m });
+            routes.offer(Route {
+                backend: Arc::clone(&entry.backend),
+                model,
+                input_per_1m,
+                output_per_1m,
+            });
         }
     }
     tracing::info!(models = routes.len(), backends = backends.len(), "discovery finished");
@@ -157,20 +168,28 @@ async fn probe(entry: &ConfiguredBackend) -> Vec<ModelInfo> {
             return Vec::new();
         }
     };
-    let Some(allow_list) = &entry.allow_list else { return models };
+    let Some(allow_list) = &entry.allow_list else {
+        return models;
+    };
     for wanted in allow_list {
         if !models.iter().any(|m| &m.model_id == wanted) {
             tracing::warn!(backend = backend.id(), model = %wanted, "allow-listed model is not served by the backend");
         }
     }
-    models.into_iter().filter(|m| allow_list.contains(&m.model_id)).collect()
+    models
+        .into_iter()
+        .filter(|m| allow_list.contains(&m.model_id))
+        .collect()
 }
 
 /// The model's `[pricing.models."id"]` override, else the defaults.
 fn price(config: &AgentConfig, model_id: &str) -> (f64, f64) {
     match config.pricing.models.get(model_id) {
         Some(price) => (price.input_per_1m, price.output_per_1m),
-        None => (config.pricing.default_input_per_1m, config.pricing.default_output_per_1m),
+        None => (
+            config.pricing.default_input_per_1m,
+            config.pricing.default_output_per_1m,
+        ),
     }
 }
 

@@ -54,7 +54,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("public_key", &self.public_key_b64()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("public_key", &self.public_key_b64())
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +73,9 @@ impl Eq for Identity {}
 impl Identity {
     /// The identity whose secret key is `secret`.
     pub fn from_secret_bytes(secret: [u8; 32]) -> Identity {
-        Identity { signing_key: SigningKey::from_bytes(&secret) }
+        Identity {
+            signing_key: SigningKey::from_bytes(&secret),
+        }
     }
 
     /// A new identity from 32 bytes of the caller's RNG (a seeded RNG inside
@@ -119,28 +123,49 @@ pub fn load_or_create(path: &Path, rng: &mut impl rand::RngCore) -> Result<Ident
             store(path, &identity)?;
             Ok(identity)
         }
-        Err(source) => Err(IdentityError::Io { path: path.to_owned(), action: "cannot inspect key file", source }),
+        Err(source) => Err(IdentityError::Io {
+            path: path.to_owned(),
+            action: "cannot inspect key file",
+            source,
+        }),
     }
 }
 
 /// Loads an existing key file, checking its permissions, format and that
 /// its public key matches its secret key.
 pub fn load(path: &Path) -> Result<Identity, IdentityError> {
-    let io_error = |action| move |source| IdentityError::Io { path: path.to_owned(), action, source };
+    let io_error = |action| {
+        move |source| IdentityError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
     let metadata = std::fs::metadata(path).map_err(io_error("cannot inspect key file"))?;
     check_permissions(path, &metadata)?;
     if metadata.len() > KEY_FILE_BYTES_MAX {
-        return Err(malformed(path, format!("{} bytes, more than the {KEY_FILE_BYTES_MAX}-byte limit", metadata.len())));
+        return Err(malformed(
+            path,
+            format!(
+                "{} bytes, more than the {KEY_FILE_BYTES_MAX}-byte limit",
+                metadata.len()
+            ),
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(io_error("cannot read key file"))?;
     // serde_json's messages name a position, a field or a non-string value;
     // every field is a string, so a secret (a string) is never quoted.
     let file: KeyFile = serde_json::from_str(&text).map_err(|e| malformed(path, e.to_string()))?;
     if file.format != KEY_FILE_FORMAT {
-        return Err(malformed(path, format!("format is {:?}, expected {KEY_FILE_FORMAT:?}", file.format)));
+        return Err(malformed(
+            path,
+            format!("format is {:?}, expected {KEY_FILE_FORMAT:?}", file.format),
+        ));
     }
-    let secret = decode_32(&file.secret_key).ok_or_else(|| malformed(path, "secret_key is not base64 of 32 bytes".into()))?;
-    let public = decode_32(&file.public_key).ok_or_else(|| malformed(path, "public_key is not base64 of 32 bytes".into()))?;
+    let secret =
+        decode_32(&file.secret_key).ok_or_else(|| malformed(path, "secret_key is not base64 of 32 bytes".into()))?;
+    let public =
+        decode_32(&file.public_key).ok_or_else(|| malformed(path, "public_key is not base64 of 32 bytes".into()))?;
     let identity = Identity::from_secret_bytes(secret);
     if identity.verifying_key().as_bytes() != &public {
         return Err(IdentityError::MismatchedKey { path: path.to_owned() });
@@ -153,7 +178,10 @@ fn decode_32(text: &str) -> Option<[u8; 32]> {
 }
 
 fn malformed(path: &Path, reason: String) -> IdentityError {
-    IdentityError::Malformed { path: path.to_owned(), reason }
+    IdentityError::Malformed {
+        path: path.to_owned(),
+        reason,
+    }
 }
 
 #[cfg(unix)]
@@ -161,7 +189,10 @@ fn check_permissions(path: &Path, metadata: &std::fs::Metadata) -> Result<(), Id
     use std::os::unix::fs::PermissionsExt as _;
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(IdentityError::InsecurePermissions { path: path.to_owned(), mode });
+        return Err(IdentityError::InsecurePermissions {
+            path: path.to_owned(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -175,7 +206,13 @@ fn check_permissions(_path: &Path, _metadata: &std::fs::Metadata) -> Result<(), 
 /// directory, created with mode 0600 from the start (never world-readable,
 /// even briefly), fsynced, then renamed over `path`.
 fn store(path: &Path, identity: &Identity) -> Result<(), IdentityError> {
-    let io_error = |action| move |source| IdentityError::Io { path: path.to_owned(), action, source };
+    let io_error = |action| {
+        move |source| IdentityError::Io {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent).map_err(io_error("cannot create key directory"))?;
     }
@@ -192,13 +229,23 @@ fn store(path: &Path, identity: &Identity) -> Result<(), IdentityError> {
     match std::fs::remove_file(&tmp_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(IdentityError::Io { path: tmp_path, action: "cannot remove stale temporary key file", source }),
+        Err(source) => {
+            return Err(IdentityError::Io {
+                path: tmp_path,
+                action: "cannot remove stale temporary key file",
+                source,
+            });
+        }
     }
     let written = write_private(&tmp_path, text.as_bytes());
     text.clear();
     if let Err(source) = written {
         let _ = std::fs::remove_file(&tmp_path);
-        return Err(IdentityError::Io { path: tmp_path, action: "cannot write key file", source });
+        return Err(IdentityError::Io {
+            path: tmp_path,
+            action: "cannot write key file",
+            source,
+        });
     }
     std::fs::rename(&tmp_path, path).map_err(io_error("cannot move key file into place"))
 }
@@ -257,6 +304,7 @@ mod tests {
         ChaCha8Rng::seed_from_u64(7)
     }
 
+    /// Proves a created key file has mode 0600, leaves no temp file, and reloads to the same identity.
     #[test]
     fn create_then_reload_gives_the_same_identity() {
         let dir = TempDir::new("reload");
@@ -264,7 +312,10 @@ mod tests {
         let created = load_or_create(&path, &mut rng()).expect("create");
         let reloaded = load_or_create(&path, &mut ChaCha8Rng::seed_from_u64(99)).expect("reload");
         assert_eq!(created, reloaded);
-        assert!(!path.with_file_name("key.json.tmp").exists(), "temporary file left behind");
+        assert!(
+            !path.with_file_name("key.json.tmp").exists(),
+            "temporary file left behind"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -273,12 +324,17 @@ mod tests {
         }
     }
 
+    /// Proves key generation depends only on the caller's RNG.
     #[test]
     fn generation_is_determined_by_the_rng() {
         assert_eq!(Identity::generate(&mut rng()), Identity::generate(&mut rng()));
-        assert_ne!(Identity::generate(&mut rng()), Identity::generate(&mut ChaCha8Rng::seed_from_u64(8)));
+        assert_ne!(
+            Identity::generate(&mut rng()),
+            Identity::generate(&mut ChaCha8Rng::seed_from_u64(8))
+        );
     }
 
+    /// Proves a key file whose public key does not match its secret is rejected as mismatched.
     #[test]
     fn mismatched_public_key_is_rejected() {
         let dir = TempDir::new("mismatch");
@@ -294,24 +350,37 @@ mod tests {
         assert!(err.to_string().contains("mismatched key"));
     }
 
+    /// Proves corrupt key files are rejected as malformed without quoting their content.
     #[test]
     fn corrupt_file_is_rejected_without_echoing_content() {
         let dir = TempDir::new("corrupt");
         let path = dir.0.join("key.json");
-        for content in ["not json SECRETSECRET", r#"{"format":"x","secret_key":"SECRETSECRET","public_key":""}"#] {
+        for content in [
+            "not json SECRETSECRET",
+            r#"{"format":"x","secret_key":"SECRETSECRET","public_key":""}"#,
+        ] {
             let _ = std::fs::remove_file(&path);
             write_private(&path, content.as_bytes()).expect("write");
             let err = load(&path).expect_err("corrupt");
             let message = err.to_string();
             assert!(matches!(err, IdentityError::Malformed { .. }), "{message}");
-            assert!(message.contains("key.json") && !message.contains("SECRETSECRET"), "{message}");
+            assert!(
+                message.contains("key.json") && !message.contains("SECRETSECRET"),
+                "{message}"
+            );
         }
         let _ = std::fs::remove_file(&path);
         let bad_b64 = format!(r#"{{"format":"{KEY_FILE_FORMAT}","secret_key":"AAAA","public_key":"AAAA"}}"#);
         write_private(&path, bad_b64.as_bytes()).expect("write");
-        assert!(load(&path).expect_err("short key").to_string().contains("secret_key is not base64 of 32 bytes"));
+        assert!(
+            load(&path)
+                .expect_err("short key")
+                .to_string()
+                .contains("secret_key is not base64 of 32 bytes")
+        );
     }
 
+    /// Proves a key file readable by group or others is rejected with a chmod hint.
     #[cfg(unix)]
     #[test]
     fn group_or_world_readable_file_is_rejected() {
@@ -321,21 +390,38 @@ mod tests {
         load_or_create(&path, &mut rng()).expect("create");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = load(&path).expect_err("insecure");
-        assert!(matches!(err, IdentityError::InsecurePermissions { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, IdentityError::InsecurePermissions { mode: 0o644, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"));
     }
 
+    /// Proves sign_b64 produces a pure Ed25519 signature that verifies under public_key_b64.
     #[test]
     fn signature_verifies_with_the_public_key() {
         let identity = Identity::generate(&mut rng());
         let nonce = b"nonce bytes from the coordinator";
-        let signature_bytes: [u8; 64] = B64.decode(identity.sign_b64(nonce)).expect("base64").try_into().expect("64 bytes");
-        let public: [u8; 32] = B64.decode(identity.public_key_b64()).expect("base64").try_into().expect("32 bytes");
+        let signature_bytes: [u8; 64] = B64
+            .decode(identity.sign_b64(nonce))
+            .expect("base64")
+            .try_into()
+            .expect("64 bytes");
+        let public: [u8; 32] = B64
+            .decode(identity.public_key_b64())
+            .expect("base64")
+            .try_into()
+            .expect("32 bytes");
         let key = VerifyingKey::from_bytes(&public).expect("valid point");
-        key.verify(nonce, &Signature::from_bytes(&signature_bytes)).expect("verifies");
-        assert!(key.verify(b"other message", &Signature::from_bytes(&signature_bytes)).is_err());
+        key.verify(nonce, &Signature::from_bytes(&signature_bytes))
+            .expect("verifies");
+        assert!(
+            key.verify(b"other message", &Signature::from_bytes(&signature_bytes))
+                .is_err()
+        );
     }
 
+    /// Proves Debug shows the public key and never the secret.
     #[test]
     fn debug_does_not_print_the_secret() {
         let secret = [0xAB; 32];

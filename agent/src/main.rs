@@ -65,14 +65,19 @@ async fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Loads and fully validates the configuration, printing the error (exit 2).
 fn load_config(cli: &Cli) -> Result<AgentConfig, u8> {
     let origin = cli.config.display().to_string();
     let config = AgentConfig::load(&cli.config).and_then(|config| {
-        config.validate(cli.allow_insecure).map_err(|e| e.with_origin(&origin))?;
+        config
+            .validate(cli.allow_insecure)
+            .map_err(|e| e.with_origin(&origin))?;
         Ok(config)
     });
     config.map_err(|error| {
@@ -99,7 +104,11 @@ fn keygen(cli: &Cli) -> Result<(), u8> {
     let existed = key_path.exists();
     let identity = load_identity(key_path)?;
     let state = if existed { "existing key" } else { "created" };
-    println!("{}: {state}\npublic key: {}", key_path.display(), identity.public_key_b64());
+    println!(
+        "{}: {state}\npublic key: {}",
+        key_path.display(),
+        identity.public_key_b64()
+    );
     Ok(())
 }
 
@@ -154,7 +163,9 @@ fn os_rng() -> ChaCha20Rng {
 /// Reads the system clock once, to anchor the agent's wall clock.
 #[allow(clippy::disallowed_methods)] // The one real-clock read; the agent advances it with tokio time.
 fn unix_ms_now() -> u64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -171,7 +182,9 @@ async fn wait_for_shutdown_signal() {
                 }
                 return;
             }
-            Err(error) => tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C will stop the agent"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C will stop the agent")
+            }
         }
     }
     if let Err(error) = tokio::signal::ctrl_c().await {

@@ -19,9 +19,17 @@ pub enum AgentEvent {
     /// A job took a slot; `in_flight` counts it.
     JobAdmitted { job_id: Uuid, in_flight: usize },
     /// A job was rejected without taking a slot.
-    JobRejected { job_id: Uuid, code: ErrorCode, in_flight: usize },
+    JobRejected {
+        job_id: Uuid,
+        code: ErrorCode,
+        in_flight: usize,
+    },
     /// A job released its slot; `in_flight` no longer counts it.
-    SlotFreed { job_id: Uuid, in_flight: usize, cancelled: bool },
+    SlotFreed {
+        job_id: Uuid,
+        in_flight: usize,
+        cancelled: bool,
+    },
     /// Outbound bytes queued but not yet handed to the socket changed.
     OutboundQueued { bytes: usize, frames: usize },
     /// An inbound frame could not be decoded (counted, never fatal).

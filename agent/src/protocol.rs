@@ -51,14 +51,24 @@ pub struct JobFrame {
 /// A decoded inbound (coordinator → agent) message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Inbound {
-    AuthChallenge { nonce: String },
-    AuthOk { provider_id: Option<String> },
-    AuthFailed { reason: Option<String> },
+    AuthChallenge {
+        nonce: String,
+    },
+    AuthOk {
+        provider_id: Option<String>,
+    },
+    AuthFailed {
+        reason: Option<String>,
+    },
     Job(JobFrame),
-    JobCancel { job_id: Uuid },
+    JobCancel {
+        job_id: Uuid,
+    },
     /// A well-formed frame of a type this agent does not act on (for example
     /// `config_update`): logged and ignored.
-    Other { kind: String },
+    Other {
+        kind: String,
+    },
 }
 
 /// Why an inbound text frame could not be turned into an [`Inbound`].
@@ -88,15 +98,24 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
         Some(Value::String(s)) => s.clone(),
         _ => return Err(DecodeError::NoType),
     };
-    let invalid = |reason: &str| DecodeError::InvalidFrame { kind: kind.clone(), reason: reason.into() };
+    let invalid = |reason: &str| DecodeError::InvalidFrame {
+        kind: kind.clone(),
+        reason: reason.into(),
+    };
     match kind.as_str() {
         "auth_challenge" => match obj.remove("nonce") {
             Some(Value::String(nonce)) => Ok(Inbound::AuthChallenge { nonce }),
             _ => Err(invalid("`nonce` must be a string")),
         },
-        "auth_ok" => Ok(Inbound::AuthOk { provider_id: optional_string(&obj, "provider_id").map_err(|r| invalid(&r))? }),
-        "auth_failed" => Ok(Inbound::AuthFailed { reason: optional_string(&obj, "reason").map_err(|r| invalid(&r))? }),
-        "job_cancel" => Ok(Inbound::JobCancel { job_id: job_id_of(&obj).map_err(|r| invalid(&r))? }),
+        "auth_ok" => Ok(Inbound::AuthOk {
+            provider_id: optional_string(&obj, "provider_id").map_err(|r| invalid(&r))?,
+        }),
+        "auth_failed" => Ok(Inbound::AuthFailed {
+            reason: optional_string(&obj, "reason").map_err(|r| invalid(&r))?,
+        }),
+        "job_cancel" => Ok(Inbound::JobCancel {
+            job_id: job_id_of(&obj).map_err(|r| invalid(&r))?,
+        }),
         "job" => {
             let job_id = job_id_of(&obj).map_err(|r| invalid(&r))?;
             decode_job(job_id, obj).map(Inbound::Job)
@@ -138,19 +157,33 @@ fn decode_job(job_id: Uuid, mut obj: Map<String, Value>) -> Result<JobFrame, Dec
         None | Some(Value::Null) => JobFormat::Openai,
         Some(Value::String(s)) if s == "openai" => JobFormat::Openai,
         Some(Value::String(s)) if s == "anthropic" => JobFormat::Anthropic,
-        Some(other) => return Err(invalid(format!("`format` must be \"openai\" or \"anthropic\", got {other}"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "`format` must be \"openai\" or \"anthropic\", got {other}"
+            )));
+        }
     };
     let deadline_ms = match obj.get("deadline_ms") {
         None | Some(Value::Null) => DEADLINE_MS_DEFAULT,
         Some(Value::Number(n)) => match n.as_u64() {
             Some(0) => return Err(invalid("`deadline_ms` is 0: the job expired on arrival".into())),
             Some(ms) if ms <= DEADLINE_MS_MAX => ms,
-            Some(ms) => return Err(invalid(format!("`deadline_ms` {ms} exceeds the maximum {DEADLINE_MS_MAX}"))),
+            Some(ms) => {
+                return Err(invalid(format!(
+                    "`deadline_ms` {ms} exceeds the maximum {DEADLINE_MS_MAX}"
+                )));
+            }
             None => return Err(invalid(format!("`deadline_ms` must be a positive integer, got {n}"))),
         },
         Some(other) => return Err(invalid(format!("`deadline_ms` must be an integer, got {other}"))),
     };
-    Ok(JobFrame { job_id, model_id, request, format, deadline_ms })
+    Ok(JobFrame {
+        job_id,
+        model_id,
+        request,
+        format,
+        deadline_ms,
+    })
 }
 
 /// `tokens` of a `job_done` frame.
@@ -320,7 +353,9 @@ mod tests {
     #[test]
     fn job_decodes_with_defaults() {
         let text = json!({"type": "job", "job_id": ID, "model_id": "m", "request": {"messages": []}}).to_string();
-        let Inbound::Job(job) = decode_inbound(&text).unwrap() else { panic!("not a job") };
+        let Inbound::Job(job) = decode_inbound(&text).unwrap() else {
+            panic!("not a job")
+        };
         assert_eq!(job.deadline_ms, DEADLINE_MS_DEFAULT);
         assert_eq!(job.format, JobFormat::Openai);
         assert_eq!(job.model_id, "m");
@@ -353,20 +388,35 @@ mod tests {
         assert!(matches!(decode_inbound("[1]"), Err(DecodeError::NotJson(_))));
         assert_eq!(decode_inbound(r#"{"job_id":"x"}"#), Err(DecodeError::NoType));
         let bad_id = json!({"type": "job", "job_id": "nope", "model_id": "m", "request": {}});
-        assert!(matches!(decode_inbound(&bad_id.to_string()), Err(DecodeError::InvalidFrame { .. })));
+        assert!(matches!(
+            decode_inbound(&bad_id.to_string()),
+            Err(DecodeError::InvalidFrame { .. })
+        ));
     }
 
     #[test]
     fn unknown_types_are_other() {
         let got = decode_inbound(r#"{"type":"config_update","x":1}"#).unwrap();
-        assert_eq!(got, Inbound::Other { kind: "config_update".into() });
+        assert_eq!(
+            got,
+            Inbound::Other {
+                kind: "config_update".into()
+            }
+        );
     }
 
     #[test]
     fn outbound_frames_have_protocol_shape() {
-        let done = Outbound::JobDone { job_id: id(), tokens: Tokens { input: 3, output: 4 }, duration_ms: 9 };
+        let done = Outbound::JobDone {
+            job_id: id(),
+            tokens: Tokens { input: 3, output: 4 },
+            duration_ms: 9,
+        };
         let v: Value = serde_json::from_str(&done.to_text()).unwrap();
-        assert_eq!(v, json!({"type": "job_done", "job_id": ID, "tokens": {"input": 3, "output": 4}, "duration_ms": 9}));
+        assert_eq!(
+            v,
+            json!({"type": "job_done", "job_id": ID, "tokens": {"input": 3, "output": 4}, "duration_ms": 9})
+        );
         let err = Outbound::JobError {
             job_id: id(),
             error_code: ErrorCode::BackendTimeout,

@@ -47,7 +47,13 @@ pub struct Stats {
 impl Stats {
     /// Records a completed job.
     pub fn record_done(&mut self, at: Instant, duration_ms: u64, output_tokens: u64) {
-        self.push(at, Outcome::Done { duration_ms, output_tokens });
+        self.push(
+            at,
+            Outcome::Done {
+                duration_ms,
+                output_tokens,
+            },
+        );
     }
 
     /// Records a job that ended in `job_error` (rejections included).
@@ -66,7 +72,11 @@ impl Stats {
     /// The figures over the window ending at `now`.
     pub fn snapshot(&mut self, now: Instant) -> Snapshot {
         let window = Duration::from_millis(WINDOW_MS);
-        while self.entries.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) > window) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > window)
+        {
             self.entries.pop_front();
         }
         let mut latencies_ms = Vec::with_capacity(self.entries.len());
@@ -74,7 +84,10 @@ impl Stats {
         let mut failed = 0usize;
         for (_, outcome) in &self.entries {
             match *outcome {
-                Outcome::Done { duration_ms, output_tokens } => {
+                Outcome::Done {
+                    duration_ms,
+                    output_tokens,
+                } => {
                     latencies_ms.push(duration_ms);
                     if duration_ms > 0 {
                         rates.push(output_tokens as f64 * 1000.0 / duration_ms as f64);
@@ -135,7 +148,11 @@ mod tests {
         let snap = stats.snapshot(later);
         assert_eq!(snap.error_rate_60s, 0.0, "the error left the window");
         assert_eq!(snap.p95_latency_ms, 300);
-        assert_eq!(snap.last_error_unix_ms, Some(5), "last error is remembered beyond the window");
+        assert_eq!(
+            snap.last_error_unix_ms,
+            Some(5),
+            "last error is remembered beyond the window"
+        );
     }
 
     #[test]

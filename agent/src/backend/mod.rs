@@ -118,9 +118,10 @@ impl BackendError {
                 ErrorCode::AuthRejectedByBackend
             }
             BackendError::ModelNotFound(_) => ErrorCode::ModelNotLoaded,
-            BackendError::BadStatus { .. } | BackendError::StreamCut(_) | BackendError::Sink(_) | BackendError::Other(_) => {
-                ErrorCode::Internal
-            }
+            BackendError::BadStatus { .. }
+            | BackendError::StreamCut(_)
+            | BackendError::Sink(_)
+            | BackendError::Other(_) => ErrorCode::Internal,
         }
     }
 }
@@ -146,18 +147,52 @@ mod tests {
     fn errors_map_to_protocol_codes() {
         let code = |e: BackendError| e.code().as_str();
         assert_eq!(code(BackendError::Unreachable("x".into())), "backend_unreachable");
-        assert_eq!(code(BackendError::BadStatus { status: 401, body: String::new() }), "auth_rejected_by_backend");
-        assert_eq!(code(BackendError::BadStatus { status: 403, body: String::new() }), "auth_rejected_by_backend");
-        assert_eq!(code(BackendError::MissingApiKey("K".into())), "auth_rejected_by_backend");
+        assert_eq!(
+            code(BackendError::BadStatus {
+                status: 401,
+                body: String::new()
+            }),
+            "auth_rejected_by_backend"
+        );
+        assert_eq!(
+            code(BackendError::BadStatus {
+                status: 403,
+                body: String::new()
+            }),
+            "auth_rejected_by_backend"
+        );
+        assert_eq!(
+            code(BackendError::MissingApiKey("K".into())),
+            "auth_rejected_by_backend"
+        );
         assert_eq!(code(BackendError::ModelNotFound("m".into())), "model_not_loaded");
-        assert_eq!(code(BackendError::BadStatus { status: 500, body: String::new() }), "internal");
+        assert_eq!(
+            code(BackendError::BadStatus {
+                status: 500,
+                body: String::new()
+            }),
+            "internal"
+        );
         assert_eq!(code(BackendError::StreamCut("eof".into())), "internal");
     }
 
     #[test]
     fn kind_order_is_routing_priority() {
-        let mut kinds = vec![BackendKind::Openrouter, BackendKind::Ollama, BackendKind::Vllm, BackendKind::Venice];
+        let mut kinds = vec![
+            BackendKind::Openrouter,
+            BackendKind::Ollama,
+            BackendKind::Vllm,
+            BackendKind::Venice,
+        ];
         kinds.sort();
-        assert_eq!(kinds, vec![BackendKind::Vllm, BackendKind::Ollama, BackendKind::Venice, BackendKind::Openrouter]);
+        assert_eq!(
+            kinds,
+            vec![
+                BackendKind::Vllm,
+                BackendKind::Ollama,
+                BackendKind::Venice,
+                BackendKind::Openrouter
+            ]
+        );
     }
 }

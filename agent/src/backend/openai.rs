@@ -146,13 +146,30 @@ impl OpenAiBackend {
                 None => return Ok(None),
             },
         };
-        let host_header = HeaderValue::from_str(&endpoint.host_header())
-            .map_err(|_| BackendSetupError::BadUrl { kind, source: EndpointError::BadHost(endpoint.host.clone()) })?;
+        let host_header = HeaderValue::from_str(&endpoint.host_header()).map_err(|_| BackendSetupError::BadUrl {
+            kind,
+            source: EndpointError::BadHost(endpoint.host.clone()),
+        })?;
         let id = format!("{kind}@{}", cfg.base_url());
-        Ok(Some(OpenAiBackend { kind: cfg.kind, id, endpoint, host_header, authorization, connector, tls, limits }))
+        Ok(Some(OpenAiBackend {
+            kind: cfg.kind,
+            id,
+            endpoint,
+            host_header,
+            authorization,
+            connector,
+            tls,
+            limits,
+        }))
     }
 
-    fn request(&self, method: http::Method, path: &str, accept: &'static str, body: Bytes) -> Result<http::Request<Full<Bytes>>, BackendError> {
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &'static str,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, BackendError> {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(self.endpoint.join_path(path))
@@ -165,7 +182,9 @@ impl OpenAiBackend {
         if let Some(value) = &self.authorization {
             builder = builder.header(AUTHORIZATION, value.clone());
         }
-        builder.body(Full::new(body)).map_err(|e| BackendError::Other(format!("cannot build request: {e}")))
+        builder
+            .body(Full::new(body))
+            .map_err(|e| BackendError::Other(format!("cannot build request: {e}")))
     }
 
     /// GET `path` within the discovery timeout. A 2xx answer returns its
@@ -180,18 +199,27 @@ impl OpenAiBackend {
             if !status.is_success() {
                 return Err(self.bad_status(status, exchange.response.body_mut()).await);
             }
-            let Some(bytes_max) = body_bytes_max else { return Ok(Bytes::new()) };
+            let Some(bytes_max) = body_bytes_max else {
+                return Ok(Bytes::new());
+            };
             let (body, truncated) = conn::read_prefix(exchange.response.body_mut(), bytes_max)
                 .await
                 .map_err(|e| BackendError::StreamCut(format!("{}: {e}", self.id)))?;
             if truncated {
-                return Err(BackendError::Other(format!("{}: {path} answered more than {bytes_max} bytes", self.id)));
+                return Err(BackendError::Other(format!(
+                    "{}: {path} answered more than {bytes_max} bytes",
+                    self.id
+                )));
             }
             Ok(body)
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(BackendError::Unreachable(format!("{}: no answer to {path} within {} ms", self.id, timeout.as_millis()))),
+            Err(_elapsed) => Err(BackendError::Unreachable(format!(
+                "{}: no answer to {path} within {} ms",
+                self.id,
+                timeout.as_millis()
+            ))),
         }
     }
 
@@ -208,7 +236,10 @@ impl OpenAiBackend {
             }
             Err(e) => format!("(body unreadable: {e})"),
         };
-        BackendError::BadStatus { status: status.as_u16(), body: text }
+        BackendError::BadStatus {
+            status: status.as_u16(),
+            body: text,
+        }
     }
 
     /// Relays a 2xx body into `sink`; see the module docs for outcomes.
@@ -225,7 +256,9 @@ impl OpenAiBackend {
             };
             // Trailers carry no body bytes; empty data frames carry nothing
             // to relay.
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             if data.is_empty() {
                 continue;
             }
@@ -239,20 +272,33 @@ impl OpenAiBackend {
             tracing::debug!(backend = %self.id, "stream ended without data: [DONE]");
         }
         let usage = scanner.usage();
-        Ok(JobResult { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens })
+        Ok(JobResult {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        })
     }
 }
 
 /// `Bearer <key>` from the environment, `None` (with a warning) when unset.
 fn bearer(cfg: &BackendConfig, env: &EnvLookup) -> Result<Option<HeaderValue>, BackendSetupError> {
     let kind = cfg.kind.as_str();
-    let env_var = cfg.api_key_env.as_deref().ok_or(BackendSetupError::MissingApiKeyEnv { kind })?;
+    let env_var = cfg
+        .api_key_env
+        .as_deref()
+        .ok_or(BackendSetupError::MissingApiKeyEnv { kind })?;
     let Some(key) = env(env_var).filter(|key| !key.trim().is_empty()) else {
-        tracing::warn!(backend = kind, env_var, "API key environment variable is not set; backend skipped");
+        tracing::warn!(
+            backend = kind,
+            env_var,
+            "API key environment variable is not set; backend skipped"
+        );
         return Ok(None);
     };
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
-        .map_err(|_| BackendSetupError::InvalidApiKey { kind, env_var: env_var.to_owned() })?;
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| BackendSetupError::InvalidApiKey {
+            kind,
+            env_var: env_var.to_owned(),
+        })?;
     value.set_sensitive(true);
     Ok(Some(value))
 }
@@ -272,14 +318,21 @@ impl Backend for OpenAiBackend {
     }
 
     async fn list_models(&self) -> Result<Vec<ModelInfo>, BackendError> {
-        let body = self.get_ok(wire::MODELS_PATH, Some(self.limits.model_list_bytes_max)).await?;
+        let body = self
+            .get_ok(wire::MODELS_PATH, Some(self.limits.model_list_bytes_max))
+            .await?;
         wire::parse_model_list(&body).map_err(|reason| BackendError::Other(format!("{}: {reason}", self.id)))
     }
 
     async fn execute(&self, job: &Job, sink: &mut dyn JobSink) -> Result<JobResult, BackendError> {
         let body = wire::chat_request_body(&job.request, &job.model_id)
             .map_err(|e| BackendError::Other(format!("cannot encode request: {e}")))?;
-        let request = self.request(http::Method::POST, wire::CHAT_COMPLETIONS_PATH, "text/event-stream", body)?;
+        let request = self.request(
+            http::Method::POST,
+            wire::CHAT_COMPLETIONS_PATH,
+            "text/event-stream",
+            body,
+        )?;
         let mut exchange = conn::send(&*self.connector, &self.endpoint, &self.tls, request).await?;
         let status = exchange.response.status();
         if !status.is_success() {
@@ -297,22 +350,43 @@ mod tests {
     use crate::net::TcpConnector;
     use crate::net::tls::client_config_webpki;
 
-    fn setup(kind: BackendKind, env_var: Option<&str>, env_value: Option<&'static str>) -> Result<Option<OpenAiBackend>, BackendSetupError> {
-        let cfg = BackendConfig { kind, url: None, api_key_env: env_var.map(str::to_owned), models: None };
+    fn setup(
+        kind: BackendKind,
+        env_var: Option<&str>,
+        env_value: Option<&'static str>,
+    ) -> Result<Option<OpenAiBackend>, BackendSetupError> {
+        let cfg = BackendConfig {
+            kind,
+            url: None,
+            api_key_env: env_var.map(str::to_owned),
+            models: None,
+        };
         let env: EnvLookup = Arc::new(move |_name: &str| env_value.map(str::to_owned));
         let limits = AdapterLimits::from_session(&SessionConfig::default());
         OpenAiBackend::new(&cfg, Arc::new(TcpConnector), client_config_webpki(), &env, limits)
     }
 
+    /// Proves a remote backend with an unset or blank key variable is skipped, not an error.
     #[test]
     fn remote_kind_without_key_is_skipped() {
-        assert!(setup(BackendKind::Openrouter, Some("OR_KEY"), None).expect("no error").is_none());
-        assert!(setup(BackendKind::Openrouter, Some("OR_KEY"), Some("  ")).expect("no error").is_none());
+        assert!(
+            setup(BackendKind::Openrouter, Some("OR_KEY"), None)
+                .expect("no error")
+                .is_none()
+        );
+        assert!(
+            setup(BackendKind::Openrouter, Some("OR_KEY"), Some("  "))
+                .expect("no error")
+                .is_none()
+        );
     }
 
+    /// Proves a remote backend sends a sensitive Bearer header that Debug does not print.
     #[test]
     fn remote_kind_with_key_gets_a_sensitive_bearer() {
-        let backend = setup(BackendKind::Venice, Some("V_KEY"), Some("sk-secret")).expect("ok").expect("set up");
+        let backend = setup(BackendKind::Venice, Some("V_KEY"), Some("sk-secret"))
+            .expect("ok")
+            .expect("set up");
         let value = backend.authorization.as_ref().expect("bearer");
         assert!(value.is_sensitive());
         assert_eq!(value.to_str().expect("ascii"), "Bearer sk-secret");
@@ -321,6 +395,7 @@ mod tests {
         assert!(!debug.contains("sk-secret"), "{debug}");
     }
 
+    /// Proves an API key unusable in a header is an error naming the variable, not the key.
     #[test]
     fn key_with_control_characters_is_an_error_that_hides_the_key() {
         let err = setup(BackendKind::Venice, Some("V_KEY"), Some("sk-se\ncret")).expect_err("invalid header");
@@ -328,16 +403,24 @@ mod tests {
         assert!(err.to_string().contains("V_KEY"), "{err}");
     }
 
+    /// Proves a local backend needs no key and uses its kind's default url and Host header.
     #[test]
     fn local_kind_needs_no_key_and_uses_the_default_url() {
         let backend = setup(BackendKind::Ollama, None, None).expect("ok").expect("set up");
         assert!(backend.authorization.is_none());
-        assert_eq!((backend.endpoint.host.as_str(), backend.endpoint.port), ("127.0.0.1", 11434));
+        assert_eq!(
+            (backend.endpoint.host.as_str(), backend.endpoint.port),
+            ("127.0.0.1", 11434)
+        );
         assert_eq!(backend.host_header.to_str().expect("ascii"), "127.0.0.1:11434");
     }
 
+    /// Proves a remote backend without api_key_env is a setup error.
     #[test]
     fn remote_kind_without_api_key_env_is_a_setup_error() {
-        assert_eq!(setup(BackendKind::Openrouter, None, None).expect_err("error"), BackendSetupError::MissingApiKeyEnv { kind: "openrouter" });
+        assert_eq!(
+            setup(BackendKind::Openrouter, None, None).expect_err("error"),
+            BackendSetupError::MissingApiKeyEnv { kind: "openrouter" }
+        );
     }
 }

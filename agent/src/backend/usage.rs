@@ -87,7 +87,10 @@ impl SseUsageScanner {
             rest = &rest[newline_at + 1..];
         }
         self.carry(rest);
-        debug_assert!(self.partial.len() <= self.sse_line_bytes_max, "carry-over buffer exceeded its bound");
+        debug_assert!(
+            self.partial.len() <= self.sse_line_bytes_max,
+            "carry-over buffer exceeded its bound"
+        );
     }
 
     /// Processes a final line that had no terminator (call at end of body).
@@ -169,13 +172,17 @@ impl SseUsageScanner {
 
     fn process_line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(payload) = line.strip_prefix(b"data:") else { return };
+        let Some(payload) = line.strip_prefix(b"data:") else {
+            return;
+        };
         let payload = payload.strip_prefix(b" ").unwrap_or(payload);
         if payload == b"[DONE]" {
             self.done_seen = true;
             return;
         }
-        let Ok(event) = serde_json::from_slice::<EventWire<'_>>(payload) else { return };
+        let Ok(event) = serde_json::from_slice::<EventWire<'_>>(payload) else {
+            return;
+        };
         if let Some(usage) = &event.usage {
             let input = usage.prompt_tokens.or(usage.input_tokens);
             let output = usage.completion_tokens.or(usage.output_tokens);
@@ -203,7 +210,10 @@ struct EventWire<'a> {
 impl EventWire<'_> {
     fn has_content(&self) -> bool {
         let first = self.choices.as_ref().and_then(|choices| choices.first());
-        first.and_then(|c| c.delta.as_ref()).and_then(|d| d.content.as_ref()).is_some_and(|text| !text.is_empty())
+        first
+            .and_then(|c| c.delta.as_ref())
+            .and_then(|d| d.content.as_ref())
+            .is_some_and(|text| !text.is_empty())
     }
 }
 
@@ -269,7 +279,13 @@ mod tests {
     fn usage_split_at_every_byte_boundary() {
         let body = OPENAI_BODY.as_bytes();
         let whole = scan(&[body]);
-        assert_eq!(whole.usage(), Usage { input_tokens: Some(12), output_tokens: Some(34) });
+        assert_eq!(
+            whole.usage(),
+            Usage {
+                input_tokens: Some(12),
+                output_tokens: Some(34)
+            }
+        );
         assert!(whole.done_seen());
         for split in 0..=body.len() {
             let (a, b) = body.split_at(split);
@@ -286,7 +302,13 @@ mod tests {
     #[test]
     fn input_output_spelling_is_read() {
         let body = b"data: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":5,\"output_tokens\":7}}\n\n";
-        assert_eq!(scan(&[body]).usage(), Usage { input_tokens: Some(5), output_tokens: Some(7) });
+        assert_eq!(
+            scan(&[body]).usage(),
+            Usage {
+                input_tokens: Some(5),
+                output_tokens: Some(7)
+            }
+        );
     }
 
     /// Proves the last usage wins, field by field.
@@ -296,7 +318,13 @@ mod tests {
             "data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n",
             "data: {\"usage\":{\"completion_tokens\":9}}\n",
         );
-        assert_eq!(scan(&[body.as_bytes()]).usage(), Usage { input_tokens: Some(3), output_tokens: Some(9) });
+        assert_eq!(
+            scan(&[body.as_bytes()]).usage(),
+            Usage {
+                input_tokens: Some(3),
+                output_tokens: Some(9)
+            }
+        );
     }
 
     /// Proves the content-event estimate counts only non-empty string deltas.
@@ -347,7 +375,14 @@ mod tests {
         for split in 0..=bytes.len() {
             let (a, b) = bytes.split_at(split);
             let scanner = scan(&[a, b]);
-            assert_eq!(scanner.usage(), Usage { input_tokens: Some(12), output_tokens: Some(34) }, "split at {split}");
+            assert_eq!(
+                scanner.usage(),
+                Usage {
+                    input_tokens: Some(12),
+                    output_tokens: Some(34)
+                },
+                "split at {split}"
+            );
             assert!(scanner.done_seen(), "split at {split}");
         }
     }
@@ -356,7 +391,10 @@ mod tests {
     #[test]
     fn overlong_line_is_skipped_and_bounded() {
         let max = 64;
-        let long = format!("data: {{\"usage\":{{\"completion_tokens\":999}},\"pad\":\"{}\"}}\n", "x".repeat(200));
+        let long = format!(
+            "data: {{\"usage\":{{\"completion_tokens\":999}},\"pad\":\"{}\"}}\n",
+            "x".repeat(200)
+        );
         let tail = "data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\ndata: [DONE]\n";
         let body = format!("{long}{tail}");
         for piece in [1, 7, 63, 64, 65, body.len()] {
@@ -367,7 +405,14 @@ mod tests {
             }
             scanner.finish();
             assert_eq!(scanner.lines_skipped(), 1, "piece {piece}");
-            assert_eq!(scanner.usage(), Usage { input_tokens: Some(1), output_tokens: Some(2) }, "piece {piece}");
+            assert_eq!(
+                scanner.usage(),
+                Usage {
+                    input_tokens: Some(1),
+                    output_tokens: Some(2)
+                },
+                "piece {piece}"
+            );
             assert!(scanner.done_seen(), "piece {piece}");
         }
     }
@@ -382,6 +427,12 @@ mod tests {
             "data: \"just a string\"\n",
             "data: {\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n",
         );
-        assert_eq!(scan(&[body.as_bytes()]).usage(), Usage { input_tokens: Some(4), output_tokens: Some(6) });
+        assert_eq!(
+            scan(&[body.as_bytes()]).usage(),
+            Usage {
+                input_tokens: Some(4),
+                output_tokens: Some(6)
+            }
+        );
     }
 }

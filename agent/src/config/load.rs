@@ -27,13 +27,27 @@ pub enum ConfigError {
     },
     /// The file is larger than [`CONFIG_FILE_BYTES_MAX`].
     #[error("{path}: config file is {bytes_len} bytes, more than the {bytes_max}-byte limit")]
-    TooLarge { path: String, bytes_len: u64, bytes_max: u64 },
+    TooLarge {
+        path: String,
+        bytes_len: u64,
+        bytes_max: u64,
+    },
     /// TOML syntax error, unknown key, missing key or wrong type.
     #[error("{origin}{}: {}{message}", location(*line, *column), key_prefix(key.as_deref()))]
-    Parse { origin: String, key: Option<String>, line: Option<usize>, column: Option<usize>, message: String },
+    Parse {
+        origin: String,
+        key: Option<String>,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     /// A value that parses but breaks a rule of protocol.md or of `[session]`.
     #[error("{origin}: `{key}`: {reason}")]
-    Invalid { origin: String, key: String, reason: String },
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// The origin [`AgentConfig::validate`] reports before a caller names the file.
@@ -92,10 +106,17 @@ impl AgentConfig {
     /// Reads and parses the file at `path` (see [`AgentConfig::from_toml_str`]).
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
         let shown = path.display().to_string();
-        let read_error = |source| ConfigError::Read { path: shown.clone(), source };
+        let read_error = |source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        };
         let bytes_len = std::fs::metadata(path).map_err(read_error)?.len();
         if bytes_len > CONFIG_FILE_BYTES_MAX {
-            return Err(ConfigError::TooLarge { path: shown, bytes_len, bytes_max: CONFIG_FILE_BYTES_MAX });
+            return Err(ConfigError::TooLarge {
+                path: shown,
+                bytes_len,
+                bytes_max: CONFIG_FILE_BYTES_MAX,
+            });
         }
         let text = std::fs::read_to_string(path).map_err(read_error)?;
         Self::from_toml_str(&text, &shown)
@@ -119,7 +140,13 @@ fn parse_error(origin: &str, text: &str, key: Option<String>, error: &toml::de::
         }
         None => (None, None),
     };
-    ConfigError::Parse { origin: origin.to_owned(), key, line, column, message: error.message().trim_end().to_owned() }
+    ConfigError::Parse {
+        origin: origin.to_owned(),
+        key,
+        line,
+        column,
+        message: error.message().trim_end().to_owned(),
+    }
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
@@ -185,6 +212,7 @@ default_output_per_1m = 0.2
         AgentConfig::from_toml_str(text, "agent.toml").expect_err("must be rejected")
     }
 
+    /// Proves a config with only the required tables parses and gets every default.
     #[test]
     fn minimal_config_parses_with_defaults() {
         let config = AgentConfig::from_toml_str(MINIMAL, "agent.toml").expect("valid");
@@ -193,37 +221,52 @@ default_output_per_1m = 0.2
         assert_eq!(config.session, super::super::SessionConfig::default());
     }
 
+    /// Proves an omitted backend url is filled with the kind's default and an explicit one is kept.
     #[test]
     fn local_backends_get_default_urls() {
-        let text = format!("{MINIMAL}\n[[backends]]\nkind = \"ollama\"\n[[backends]]\nkind = \"vllm\"\nurl = \"http://gpu:9000\"\n");
+        let text = format!(
+            "{MINIMAL}\n[[backends]]\nkind = \"ollama\"\n[[backends]]\nkind = \"vllm\"\nurl = \"http://gpu:9000\"\n"
+        );
         let config = AgentConfig::from_toml_str(&text, "agent.toml").expect("valid");
         assert_eq!(config.backends[0].url.as_deref(), Some("http://127.0.0.1:11434"));
         assert_eq!(config.backends[1].url.as_deref(), Some("http://gpu:9000"));
     }
 
+    /// Proves an unknown key is rejected with its dotted path, line and column.
     #[test]
     fn unknown_key_is_rejected_with_its_path_and_position() {
         let text = MINIMAL.replace("[identity]", "[identity]\nkey_paht = \"x\"");
         let err = parse_err(&text);
         assert_eq!(err.key(), Some("identity.key_paht"), "{err}");
         let message = err.to_string();
-        assert!(message.starts_with("agent.toml:6:1: `identity.key_paht`: unknown field `key_paht`"), "{message}");
+        assert!(
+            message.starts_with("agent.toml:6:1: `identity.key_paht`: unknown field `key_paht`"),
+            "{message}"
+        );
     }
 
+    /// Proves an unknown key inside `[[backends]]` names the entry's index.
     #[test]
     fn unknown_backend_key_names_the_array_index() {
-        let text = format!("{MINIMAL}\n[[backends]]\nkind = \"vllm\"\n[[backends]]\nkind = \"vllm\"\napi_key = \"x\"\n");
+        let text =
+            format!("{MINIMAL}\n[[backends]]\nkind = \"vllm\"\n[[backends]]\nkind = \"vllm\"\napi_key = \"x\"\n");
         assert_eq!(parse_err(&text).key(), Some("backends[1].api_key"));
     }
 
+    /// Proves a wrongly typed value names its key and position.
     #[test]
     fn wrong_type_names_the_key() {
         let text = format!("{MINIMAL}\n[limits]\nmax_concurrent = \"eight\"\n");
         let err = parse_err(&text);
         assert_eq!(err.key(), Some("limits.max_concurrent"));
-        assert!(err.to_string().starts_with("agent.toml:13:18: `limits.max_concurrent`: invalid type"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("agent.toml:13:18: `limits.max_concurrent`: invalid type"),
+            "{err}"
+        );
     }
 
+    /// Proves an unknown backend kind names `backends[i].kind` and quotes the bad kind.
     #[test]
     fn unknown_backend_kind_names_the_key() {
         let text = format!("{MINIMAL}\n[[backends]]\nkind = \"tgi\"\n");
@@ -232,6 +275,7 @@ default_output_per_1m = 0.2
         assert!(err.to_string().contains("tgi"), "{err}");
     }
 
+    /// Proves a missing required key names its table and the missing field.
     #[test]
     fn missing_required_key_names_the_table() {
         let text = MINIMAL.replace("url = \"wss://coord.example.com/agent\"", "");
@@ -240,13 +284,17 @@ default_output_per_1m = 0.2
         assert!(err.to_string().contains("missing field `url`"), "{err}");
     }
 
+    /// Proves a TOML syntax error carries line and column but no key.
     #[test]
     fn syntax_error_has_line_and_column() {
         let err = parse_err("[coordinator]\nurl = \n");
-        let ConfigError::Parse { line, column, key, .. } = &err else { panic!("{err:?}") };
+        let ConfigError::Parse { line, column, key, .. } = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!((*line, *column, key.as_deref()), (Some(2), Some(7), None), "{err}");
     }
 
+    /// Proves model ids that are not bare TOML keys are quoted in key paths.
     #[test]
     fn pricing_model_keys_are_quoted_in_paths() {
         let text = format!("{MINIMAL}\n[pricing.models.\"llama-3.1:8b\"]\ninput_per_1m = 1\n");
@@ -254,19 +302,45 @@ default_output_per_1m = 0.2
         assert_eq!(err.key(), Some("pricing.models.\"llama-3.1:8b\""), "{err}");
     }
 
+    /// Proves a rule violation found while parsing names the file and the key.
     #[test]
     fn rule_violations_name_the_file_and_key() {
         let text = format!("{MINIMAL}\n[limits]\nmax_concurrent = 0\n");
         let message = parse_err(&text).to_string();
-        assert!(message.starts_with("agent.toml: `limits.max_concurrent`: "), "{message}");
+        assert!(
+            message.starts_with("agent.toml: `limits.max_concurrent`: "),
+            "{message}"
+        );
     }
 
+    /// Proves an unreadable config file is reported by its path.
     #[test]
     fn load_reports_missing_file_by_path() {
         let err = AgentConfig::load(Path::new("/nonexistent/dir/agent.toml")).expect_err("missing");
-        assert!(err.to_string().starts_with("/nonexistent/dir/agent.toml: cannot read config"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/dir/agent.toml: cannot read config"),
+            "{err}"
+        );
     }
 
+    /// Proves the shipped example is valid and its `[session]` values match the defaults.
+    #[test]
+    fn example_config_is_valid_and_documents_the_session_defaults() {
+        let text = include_str!("../../agent.example.toml");
+        let config = AgentConfig::from_toml_str(text, "agent.example.toml").expect("example parses");
+        config
+            .validate(false)
+            .expect("example is valid without --allow-insecure");
+        assert_eq!(
+            config.session,
+            super::super::SessionConfig::default(),
+            "example [session] drifted from the defaults"
+        );
+        assert_eq!(config.limits.max_concurrent, super::super::MAX_CONCURRENT_DEFAULT);
+    }
+
+    /// Proves line/column are 1-based, count characters, and survive out-of-range offsets.
     #[test]
     fn line_column_counts_characters() {
         assert_eq!(line_column("ab\ncé d", 7), (2, 4));

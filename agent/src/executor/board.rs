@@ -174,7 +174,11 @@ impl Board {
             return false;
         }
         let in_flight = inner.jobs.len();
-        self.observer.on_event(AgentEvent::SlotFreed { job_id: *job_id, in_flight, cancelled: true });
+        self.observer.on_event(AgentEvent::SlotFreed {
+            job_id: *job_id,
+            in_flight,
+            cancelled: true,
+        });
         let purged: Vec<Frame> = {
             let (keep, purge): (VecDeque<Frame>, VecDeque<Frame>) =
                 inner.queue.drain(..).partition(|f| f.job != Some(*job_id));
@@ -194,7 +198,11 @@ impl Board {
         if !inner.jobs.contains_key(&job_id) || inner.closed {
             return Err(text);
         }
-        let frame = Frame { job: Some(job_id), kind: FrameKind::Text(text), permit: Some(permit) };
+        let frame = Frame {
+            job: Some(job_id),
+            kind: FrameKind::Text(text),
+            permit: Some(permit),
+        };
         self.enqueue(&mut inner, frame);
         Ok(())
     }
@@ -208,7 +216,11 @@ impl Board {
             return Ok(false);
         }
         let in_flight = inner.jobs.len();
-        self.observer.on_event(AgentEvent::SlotFreed { job_id, in_flight, cancelled: false });
+        self.observer.on_event(AgentEvent::SlotFreed {
+            job_id,
+            in_flight,
+            cancelled: false,
+        });
         self.push_control_locked(&mut inner, Some(job_id), FrameKind::Text(terminal))?;
         Ok(true)
     }
@@ -228,7 +240,14 @@ impl Board {
             return Err(QueueError::ControlFull(inner.control_frames));
         }
         inner.control_frames += 1;
-        self.enqueue(inner, Frame { job, kind, permit: None });
+        self.enqueue(
+            inner,
+            Frame {
+                job,
+                kind,
+                permit: None,
+            },
+        );
         Ok(())
     }
 
@@ -236,7 +255,10 @@ impl Board {
         inner.queued_bytes += frame.len();
         if inner.queued_bytes > inner.queued_bytes_high_water {
             inner.queued_bytes_high_water = inner.queued_bytes;
-            self.observer.on_event(AgentEvent::OutboundQueued { bytes: inner.queued_bytes, frames: inner.queue.len() + 1 });
+            self.observer.on_event(AgentEvent::OutboundQueued {
+                bytes: inner.queued_bytes,
+                frames: inner.queue.len() + 1,
+            });
         }
         let was_empty = inner.queue.is_empty();
         inner.queue.push_back(frame);
@@ -285,7 +307,11 @@ impl Board {
         let mut remaining = jobs.len();
         for job_id in jobs.keys() {
             remaining -= 1;
-            self.observer.on_event(AgentEvent::SlotFreed { job_id: *job_id, in_flight: remaining, cancelled: true });
+            self.observer.on_event(AgentEvent::SlotFreed {
+                job_id: *job_id,
+                in_flight: remaining,
+                cancelled: true,
+            });
         }
         inner.queue.clear();
         inner.queued_bytes = 0;

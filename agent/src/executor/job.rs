@@ -24,8 +24,17 @@ pub(super) async fn drive(
     cancel_rx: oneshot::Receiver<()>,
 ) {
     let job_id = job.job_id;
-    let mut guard = SlotGuard { board: shared.board.clone(), job_id, armed: true };
-    let mut sink = BoardSink::new(job_id, shared.board.clone(), shared.budget.clone(), shared.budget_bytes_max);
+    let mut guard = SlotGuard {
+        board: shared.board.clone(),
+        job_id,
+        armed: true,
+    };
+    let mut sink = BoardSink::new(
+        job_id,
+        shared.board.clone(),
+        shared.budget.clone(),
+        shared.budget_bytes_max,
+    );
     let mut shutdown_rx = shared.shutdown.subscribe();
     let outcome = tokio::select! {
         biased;
@@ -52,7 +61,14 @@ pub(super) async fn drive(
         }
         Err(_elapsed) => Terminal::Failed(ErrorCode::BackendTimeout, "deadline_ms elapsed".into()),
     };
-    shared.finish(job_id, terminal.frame(job_id, duration_ms, &sink), terminal.code(), duration_ms, sink.output_tokens(), now);
+    shared.finish(
+        job_id,
+        terminal.frame(job_id, duration_ms, &sink),
+        terminal.code(),
+        duration_ms,
+        sink.output_tokens(),
+        now,
+    );
 }
 
 enum Terminal {
@@ -72,7 +88,10 @@ impl Terminal {
         match self {
             Terminal::Done(result) => Outbound::JobDone {
                 job_id,
-                tokens: Tokens { input: result.input_tokens.unwrap_or(0), output: result.output_tokens.unwrap_or(0) },
+                tokens: Tokens {
+                    input: result.input_tokens.unwrap_or(0),
+                    output: result.output_tokens.unwrap_or(0),
+                },
                 duration_ms,
             },
             Terminal::Failed(code, message) => Outbound::JobError {

@@ -106,7 +106,11 @@ impl Executor {
         observer: SharedObserver,
     ) -> Self {
         let budget_bytes_max = limits.outbound_queue_bytes_max.clamp(1, u32::MAX as usize);
-        let board = Arc::new(Board::new(limits.max_concurrent, limits.outbound_control_frames_max, observer.clone()));
+        let board = Arc::new(Board::new(
+            limits.max_concurrent,
+            limits.outbound_control_frames_max,
+            observer.clone(),
+        ));
         let shared = Shared {
             board,
             budget: Arc::new(Semaphore::new(budget_bytes_max)),
@@ -116,7 +120,10 @@ impl Executor {
             observer,
             shutdown: watch::Sender::new(false),
         };
-        Self { shared: Arc::new(shared), routes }
+        Self {
+            shared: Arc::new(shared),
+            routes,
+        }
     }
 
     /// The board (the writer drains it; tests inspect it).
@@ -150,8 +157,20 @@ impl Executor {
             Admission::Closing => return self.reject(job_id, ErrorCode::Internal, "agent is shutting down"),
         };
         let deadline = arrived + Duration::from_millis(job.deadline_ms);
-        let job = Job { job_id, model_id: job.model_id, request: job.request, format: job.format };
-        tasks.spawn(job::drive(self.shared.clone(), job, backend, arrived, deadline, cancel_rx));
+        let job = Job {
+            job_id,
+            model_id: job.model_id,
+            request: job.request,
+            format: job.format,
+        };
+        tasks.spawn(job::drive(
+            self.shared.clone(),
+            job,
+            backend,
+            arrived,
+            deadline,
+            cancel_rx,
+        ));
         Ok(())
     }
 
@@ -159,7 +178,11 @@ impl Executor {
     pub fn reject(&self, job_id: Uuid, code: ErrorCode, message: &str) -> Result<(), QueueError> {
         let in_flight = self.shared.board.in_flight();
         info!(%job_id, error_code = code.as_str(), in_flight, "rejecting job");
-        self.shared.observer.on_event(AgentEvent::JobRejected { job_id, code, in_flight });
+        self.shared.observer.on_event(AgentEvent::JobRejected {
+            job_id,
+            code,
+            in_flight,
+        });
         let frame = Outbound::JobError {
             job_id,
             error_code: code,

@@ -29,7 +29,14 @@ pub struct BoardSink {
 
 impl BoardSink {
     pub fn new(job_id: Uuid, board: Arc<Board>, budget: Arc<Semaphore>, budget_bytes_max: usize) -> Self {
-        Self { job_id, board, budget, budget_bytes_max, bytes_emitted: 0, output_tokens: 0 }
+        Self {
+            job_id,
+            board,
+            budget,
+            budget_bytes_max,
+            bytes_emitted: 0,
+            output_tokens: 0,
+        }
     }
 
     /// Body bytes queued for the coordinator so far.
@@ -54,8 +61,15 @@ impl JobSink for BoardSink {
         // A frame larger than the whole budget takes all of it, so it still
         // goes out once the queue has drained instead of waiting forever.
         let permits = u32::try_from(text.len().min(self.budget_bytes_max)).unwrap_or(u32::MAX);
-        let permit = self.budget.clone().acquire_many_owned(permits).await.map_err(|_| SinkError::Gone)?;
-        self.board.push_chunk(self.job_id, text, permit).map_err(|_| SinkError::Gone)?;
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| SinkError::Gone)?;
+        self.board
+            .push_chunk(self.job_id, text, permit)
+            .map_err(|_| SinkError::Gone)?;
         self.bytes_emitted += chunk.len() as u64;
         Ok(())
     }

@@ -96,8 +96,8 @@ impl Endpoint {
     pub fn parse_with_scheme(url: &str) -> Result<(Scheme, Endpoint), EndpointError> {
         let url = url.trim();
         let (scheme_text, rest) = url.split_once("://").ok_or(EndpointError::MissingScheme)?;
-        let scheme =
-            Scheme::from_url_prefix(scheme_text).ok_or_else(|| EndpointError::UnsupportedScheme(scheme_text.to_owned()))?;
+        let scheme = Scheme::from_url_prefix(scheme_text)
+            .ok_or_else(|| EndpointError::UnsupportedScheme(scheme_text.to_owned()))?;
         if rest.contains('#') {
             return Err(EndpointError::Fragment);
         }
@@ -107,16 +107,36 @@ impl Endpoint {
             return Err(EndpointError::UserInfo);
         }
         let (host, port) = split_host_port(authority, scheme.default_port())?;
-        let path = if path_and_query.starts_with('/') { path_and_query.to_owned() } else { format!("/{path_and_query}") };
-        Ok((scheme, Endpoint { tls: scheme.is_tls(), host, port, path }))
+        let path = if path_and_query.starts_with('/') {
+            path_and_query.to_owned()
+        } else {
+            format!("/{path_and_query}")
+        };
+        Ok((
+            scheme,
+            Endpoint {
+                tls: scheme.is_tls(),
+                host,
+                port,
+                path,
+            },
+        ))
     }
 
     /// The value of an HTTP `Host` header: the host (bracketed when IPv6),
     /// plus `:port` when the port is not the scheme's default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         let default_port = if self.tls { 443 } else { 80 };
-        if self.port == default_port { host } else { format!("{host}:{}", self.port) }
+        if self.port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 
     /// `self.path` (without any trailing `/`) followed by `suffix`, which must
@@ -133,13 +153,22 @@ fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), 
         return Err(EndpointError::MissingHost);
     }
     let (host, port_text) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (v6, after) = bracketed.split_once(']').ok_or_else(|| EndpointError::BadHost(authority.to_owned()))?;
+        let (v6, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| EndpointError::BadHost(authority.to_owned()))?;
         if v6.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(EndpointError::BadHost(authority.to_owned()));
         }
         match after {
             "" => (v6, None),
-            _ => (v6, Some(after.strip_prefix(':').ok_or_else(|| EndpointError::BadHost(authority.to_owned()))?)),
+            _ => (
+                v6,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| EndpointError::BadHost(authority.to_owned()))?,
+                ),
+            ),
         }
     } else {
         match authority.rsplit_once(':') {
@@ -150,7 +179,11 @@ fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), 
     if host.is_empty() {
         return Err(EndpointError::MissingHost);
     }
-    if !authority.starts_with('[') && !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+    if !authority.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
         return Err(EndpointError::BadHost(host.to_owned()));
     }
     let port = match port_text {
@@ -171,6 +204,7 @@ mod tests {
         Endpoint::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    /// Proves default ports and the TLS flag follow the scheme.
     #[test]
     fn default_ports_follow_the_scheme() {
         assert_eq!(ep("ws://coordinator").port, 80);
@@ -181,15 +215,25 @@ mod tests {
         assert!(!ep("ws://h").tls && !ep("http://h").tls);
     }
 
+    /// Proves an explicit port, path and query are kept and an empty path becomes `/`.
     #[test]
     fn explicit_port_path_and_query_are_kept() {
         let e = ep("wss://coord.example.com:8443/agent/v2?x=1");
-        assert_eq!(e, Endpoint { tls: true, host: "coord.example.com".into(), port: 8443, path: "/agent/v2?x=1".into() });
+        assert_eq!(
+            e,
+            Endpoint {
+                tls: true,
+                host: "coord.example.com".into(),
+                port: 8443,
+                path: "/agent/v2?x=1".into()
+            }
+        );
         assert_eq!(ep("ws://coordinator:9000/").path, "/");
         assert_eq!(ep("ws://coordinator:9000").path, "/");
         assert_eq!(ep("http://h:1?q").path, "/?q");
     }
 
+    /// Proves schemes are case-insensitive and reported to the caller.
     #[test]
     fn scheme_is_case_insensitive_and_reported() {
         let (scheme, e) = Endpoint::parse_with_scheme("HTTPS://api.venice.ai/api").expect("parses");
@@ -197,6 +241,7 @@ mod tests {
         assert_eq!(e.path, "/api");
     }
 
+    /// Proves IPv6 literals are stored bare and bracketed again in the Host header.
     #[test]
     fn ipv6_hosts_are_unbracketed_and_rebracketed_for_host_header() {
         let e = ep("http://[::1]:8080/x");
@@ -205,6 +250,7 @@ mod tests {
         assert_eq!(ep("https://[::1]").port, 443);
     }
 
+    /// Proves the Host header carries the port only when it is not the default.
     #[test]
     fn host_header_omits_default_port() {
         assert_eq!(ep("https://openrouter.ai/api").host_header(), "openrouter.ai");
@@ -212,13 +258,21 @@ mod tests {
         assert_eq!(ep("http://h:80").host_header(), "h");
     }
 
+    /// Proves API paths join under a base path without double slashes.
     #[test]
     fn join_path_avoids_double_slashes() {
-        assert_eq!(ep("https://openrouter.ai/api").join_path("/v1/models"), "/api/v1/models");
-        assert_eq!(ep("https://openrouter.ai/api/").join_path("/v1/models"), "/api/v1/models");
+        assert_eq!(
+            ep("https://openrouter.ai/api").join_path("/v1/models"),
+            "/api/v1/models"
+        );
+        assert_eq!(
+            ep("https://openrouter.ai/api/").join_path("/v1/models"),
+            "/api/v1/models"
+        );
         assert_eq!(ep("http://h:1").join_path("/health"), "/health");
     }
 
+    /// Proves each kind of malformed url gets its own specific error.
     #[test]
     fn bad_urls_get_specific_errors() {
         let err = |url: &str| Endpoint::parse(url).expect_err(url);
@@ -237,9 +291,12 @@ mod tests {
         assert_eq!(err("http://a b"), EndpointError::BadHost("a b".into()));
     }
 
+    /// Proves a url with credentials is rejected without echoing them.
     #[test]
     fn user_info_error_does_not_echo_credentials() {
-        let message = Endpoint::parse("https://user:secret@h").expect_err("rejected").to_string();
+        let message = Endpoint::parse("https://user:secret@h")
+            .expect_err("rejected")
+            .to_string();
         assert!(!message.contains("secret"), "{message}");
     }
 }

@@ -37,8 +37,12 @@ pub fn client_config_webpki() -> Arc<rustls::ClientConfig> {
 /// certificate for `server_name` (a DNS name or an IP address), and returns
 /// the encrypted stream.
 pub async fn wrap(stream: BoxStream, server_name: &str, config: Arc<rustls::ClientConfig>) -> io::Result<BoxStream> {
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid TLS server name `{server_name}`: {e}")))?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid TLS server name `{server_name}`: {e}"),
+        )
+    })?;
     let tls_stream = TlsConnector::from(config).connect(name, stream).await?;
     Ok(Box::new(tls_stream))
 }
@@ -47,19 +51,25 @@ pub async fn wrap(stream: BoxStream, server_name: &str, config: Arc<rustls::Clie
 /// `ep.host` as the server name) when `ep.tls`.
 pub async fn open(connector: &dyn Connector, ep: &Endpoint, tls: &Arc<rustls::ClientConfig>) -> io::Result<BoxStream> {
     let stream = connector.connect(&ep.host, ep.port).await?;
-    if ep.tls { wrap(stream, &ep.host, Arc::clone(tls)).await } else { Ok(stream) }
+    if ep.tls {
+        wrap(stream, &ep.host, Arc::clone(tls)).await
+    } else {
+        Ok(stream)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Proves the webpki client config offers ALPN http/1.1 only.
     #[test]
     fn webpki_config_has_roots_and_http11_alpn() {
         let config = client_config_webpki();
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
+    /// Proves an invalid TLS server name is an InvalidInput error, not a panic.
     #[tokio::test]
     async fn bad_server_name_is_an_input_error_not_a_panic() {
         let (client, _server) = tokio::io::duplex(64);
@@ -70,6 +80,7 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
+    /// Proves a handshake against a plaintext peer fails with an error.
     #[tokio::test]
     async fn handshake_against_a_non_tls_peer_fails_cleanly() {
         use tokio::io::AsyncWriteExt;

@@ -44,13 +44,17 @@ pub async fn connect(
 ) -> Result<WsStream, SessionError> {
     let endpoint = Endpoint::parse(url).map_err(|e| SessionError::Connect(e.to_string()))?;
     let open = async {
-        let stream = tls::open(connector, &endpoint, tls_config).await.map_err(|e| SessionError::Connect(e.to_string()))?;
+        let stream = tls::open(connector, &endpoint, tls_config)
+            .await
+            .map_err(|e| SessionError::Connect(e.to_string()))?;
         let (ws, _response) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
             .await
             .map_err(|e| SessionError::Connect(e.to_string()))?;
         Ok(ws)
     };
-    timeout(connect_timeout, open).await.map_err(|_| SessionError::Timeout("connect"))?
+    timeout(connect_timeout, open)
+        .await
+        .map_err(|_| SessionError::Timeout("connect"))?
 }
 
 /// What the handshake needs from the run loop.
@@ -63,17 +67,32 @@ pub struct Credentials<'a> {
 }
 
 /// Steps 1–3: challenge, signed response, `auth_ok`.
-pub async fn authenticate(ws: &mut WsStream, creds: Credentials<'_>, step_timeout: Duration) -> Result<(), SessionError> {
+pub async fn authenticate(
+    ws: &mut WsStream,
+    creds: Credentials<'_>,
+    step_timeout: Duration,
+) -> Result<(), SessionError> {
     let nonce = match next_inbound(ws, step_timeout, "auth_challenge").await? {
         Inbound::AuthChallenge { nonce } => nonce,
-        other => return Err(SessionError::PreAuth(format!("expected auth_challenge, got {}", kind_of(&other)))),
+        other => {
+            return Err(SessionError::PreAuth(format!(
+                "expected auth_challenge, got {}",
+                kind_of(&other)
+            )));
+        }
     };
-    let nonce_bytes = B64.decode(nonce.as_bytes()).map_err(|e| SessionError::PreAuth(format!("nonce is not base64: {e}")))?;
+    let nonce_bytes = B64
+        .decode(nonce.as_bytes())
+        .map_err(|e| SessionError::PreAuth(format!("nonce is not base64: {e}")))?;
     let response = Outbound::AuthResponse {
         pubkey: creds.identity.public_key_b64(),
         signature: creds.identity.sign_b64(&nonce_bytes),
         agent_version: AGENT_VERSION.to_string(),
-        enrollment_code: if creds.provider_id.is_none() { creds.enrollment_code.map(str::to_string) } else { None },
+        enrollment_code: if creds.provider_id.is_none() {
+            creds.enrollment_code.map(str::to_string)
+        } else {
+            None
+        },
     };
     send(ws, response.to_text(), step_timeout).await?;
     match next_inbound(ws, step_timeout, "auth_ok").await? {
@@ -84,7 +103,10 @@ pub async fn authenticate(ws: &mut WsStream, creds: Credentials<'_>, step_timeou
             Ok(())
         }
         Inbound::AuthFailed { reason } => Err(SessionError::AuthFailed(reason.unwrap_or_default())),
-        other => Err(SessionError::PreAuth(format!("expected auth_ok, got {}", kind_of(&other)))),
+        other => Err(SessionError::PreAuth(format!(
+            "expected auth_ok, got {}",
+            kind_of(&other)
+        ))),
     }
 }
 
@@ -109,13 +131,17 @@ async fn next_inbound(ws: &mut WsStream, step_timeout: Duration, step: &'static 
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => return Err(SessionError::PreAuth(format!("{step}: binary frame"))),
                 Some(Ok(Message::Close(_))) | None => {
-                    return Err(SessionError::PreAuth(format!("{step}: coordinator closed the connection")));
+                    return Err(SessionError::PreAuth(format!(
+                        "{step}: coordinator closed the connection"
+                    )));
                 }
                 Some(Err(e)) => return Err(SessionError::Io(e.to_string())),
             }
         }
     };
-    timeout(step_timeout, read).await.map_err(|_| SessionError::Timeout(step))?
+    timeout(step_timeout, read)
+        .await
+        .map_err(|_| SessionError::Timeout(step))?
 }
 
 fn kind_of(inbound: &Inbound) -> &str {

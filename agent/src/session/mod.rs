@@ -84,7 +84,13 @@ pub async fn run(
     let step = Duration::from_millis(session_cfg.handshake_step_timeout_ms);
     let connect_timeout = Duration::from_millis(session_cfg.connect_timeout_ms);
     let start = async {
-        let mut ws = handshake::connect(&ctx.config.coordinator.url, ctx.connector.as_ref(), ctx.tls, connect_timeout).await?;
+        let mut ws = handshake::connect(
+            &ctx.config.coordinator.url,
+            ctx.connector.as_ref(),
+            ctx.tls,
+            connect_timeout,
+        )
+        .await?;
         let creds = handshake::Credentials {
             identity: ctx.identity,
             enrollment_code: ctx.config.coordinator.enrollment_code.as_deref(),
@@ -106,7 +112,8 @@ pub async fn run(
         },
     };
     info!(session = ctx.session, "session in steady state");
-    ctx.observer.on_event(AgentEvent::SessionStarted { session: ctx.session });
+    ctx.observer
+        .on_event(AgentEvent::SessionStarted { session: ctx.session });
     let end = steady::run(ws, &ctx, shutdown).await;
     let reason = match &end {
         SessionEnd::Ended { reason } => reason.clone(),
@@ -114,7 +121,10 @@ pub async fn run(
         SessionEnd::Failed(err) => err.to_string(),
     };
     info!(session = ctx.session, %reason, "session ended");
-    ctx.observer.on_event(AgentEvent::SessionEnded { session: ctx.session, reason });
+    ctx.observer.on_event(AgentEvent::SessionEnded {
+        session: ctx.session,
+        reason,
+    });
     end
 }
 
@@ -124,7 +134,12 @@ fn capabilities(ctx: &SessionCtx<'_>) -> Outbound {
     let limits = &ctx.config.limits;
     Outbound::Capabilities {
         models: ctx.routes.capabilities(limits.max_concurrent),
-        limits: Limits { max_concurrent_total: limits.max_concurrent, max_tokens_per_minute: limits.max_tokens_per_minute },
-        metadata: Metadata { agent_version: crate::AGENT_VERSION.to_string() },
+        limits: Limits {
+            max_concurrent_total: limits.max_concurrent,
+            max_tokens_per_minute: limits.max_tokens_per_minute,
+        },
+        metadata: Metadata {
+            agent_version: crate::AGENT_VERSION.to_string(),
+        },
     }
 }

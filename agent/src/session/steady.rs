@@ -30,8 +30,13 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
         outbound_queue_bytes_max: cfg.outbound_queue_bytes_max,
         outbound_control_frames_max: cfg.outbound_control_frames_max,
     };
-    let executor =
-        Executor::new(ctx.routes.clone(), limits, ctx.stats.clone(), ctx.clock.clone(), ctx.observer.clone());
+    let executor = Executor::new(
+        ctx.routes.clone(),
+        limits,
+        ctx.stats.clone(),
+        ctx.clock.clone(),
+        ctx.observer.clone(),
+    );
     let board = executor.board().clone();
     let (sink, mut stream) = ws.split();
     let write_timeout = Duration::from_millis(cfg.write_timeout_ms);
@@ -87,7 +92,10 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
     };
     let lost = executor.close();
     if !lost.is_empty() {
-        warn!(jobs = lost.len(), "session ended with jobs in flight; they are cancelled");
+        warn!(
+            jobs = lost.len(),
+            "session ended with jobs in flight; they are cancelled"
+        );
     }
     tasks.shutdown().await;
     writer.abort();
@@ -146,7 +154,10 @@ fn on_text(text: &str, ctx: &SessionCtx<'_>, executor: &Executor, tasks: &mut Jo
             // duplicate so that no `invalid_job` can be mistaken for the
             // first job's terminal frame.
             let (code, message) = if executor.board().is_live(&job_id) {
-                (ErrorCode::DuplicateJob, "a job with this job_id is in flight".to_string())
+                (
+                    ErrorCode::DuplicateJob,
+                    "a job with this job_id is in flight".to_string(),
+                )
             } else {
                 (ErrorCode::InvalidJob, reason)
             };
@@ -165,7 +176,11 @@ fn reject_frame(ctx: &SessionCtx<'_>, reason: String) {
 }
 
 fn heartbeat_frame(ctx: &SessionCtx<'_>, executor: &Executor) -> String {
-    let snapshot = ctx.stats.lock().unwrap_or_else(|p| p.into_inner()).snapshot(Instant::now());
+    let snapshot = ctx
+        .stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .snapshot(Instant::now());
     Outbound::Heartbeat {
         queue_depth: u32::try_from(executor.in_flight()).unwrap_or(u32::MAX),
         tokens_per_sec_p50: snapshot.tokens_per_sec_p50,

@@ -49,7 +49,10 @@ pub async fn run(mut sink: WsSink, board: Arc<Board>, write_timeout: Duration) -
                 break frame;
             }
             if unflushed {
-                timeout(write_timeout, sink.flush()).await.map_err(|_| stalled())?.map_err(|e| WriterError::Io(e.to_string()))?;
+                timeout(write_timeout, sink.flush())
+                    .await
+                    .map_err(|_| stalled())?
+                    .map_err(|e| WriterError::Io(e.to_string()))?;
                 unflushed = false;
                 continue;
             }
@@ -61,14 +64,22 @@ pub async fn run(mut sink: WsSink, board: Arc<Board>, write_timeout: Duration) -
         let (message, last) = match frame.into_kind() {
             FrameKind::Text(text) => (Message::Text(text.into()), false),
             FrameKind::Ping => (Message::Ping(Bytes::new()), false),
-            FrameKind::Close => {
-                (Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "agent shutting down".into() })), true)
-            }
+            FrameKind::Close => (
+                Message::Close(Some(CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "agent shutting down".into(),
+                })),
+                true,
+            ),
         };
-        sink.start_send_unpin(message).map_err(|e| WriterError::Io(e.to_string()))?;
+        sink.start_send_unpin(message)
+            .map_err(|e| WriterError::Io(e.to_string()))?;
         unflushed = true;
         if last {
-            timeout(write_timeout, sink.flush()).await.map_err(|_| stalled())?.map_err(|e| WriterError::Io(e.to_string()))?;
+            timeout(write_timeout, sink.flush())
+                .await
+                .map_err(|_| stalled())?
+                .map_err(|e| WriterError::Io(e.to_string()))?;
             return Ok(());
         }
     }

@@ -35,13 +35,20 @@ pub struct DuplexConnector {
 impl DuplexConnector {
     pub fn new(capacity_bytes: usize) -> Arc<Self> {
         let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
-        Arc::new(Self { capacity_bytes, accepted_tx, accepted_rx: Mutex::new(accepted_rx), writes: Arc::default() })
+        Arc::new(Self {
+            capacity_bytes,
+            accepted_tx,
+            accepted_rx: Mutex::new(accepted_rx),
+            writes: Arc::default(),
+        })
     }
 
     /// Waits for the agent's next connection and completes the upgrade.
     pub async fn accept(&self) -> Server {
         let stream = self.accepted_rx.lock().await.recv().await.expect("connector alive");
-        tokio_tungstenite::accept_async(stream).await.expect("websocket upgrade")
+        tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("websocket upgrade")
     }
 }
 
@@ -50,8 +57,13 @@ impl Connector for DuplexConnector {
     async fn connect(&self, host: &str, port: u16) -> io::Result<BoxStream> {
         assert_eq!((host, port), ("coordinator", 9000));
         let (agent_end, server_end) = tokio::io::duplex(self.capacity_bytes);
-        self.accepted_tx.send(server_end).map_err(|_| io::Error::other("test gone"))?;
-        Ok(Box::new(Counting { inner: agent_end, writes: self.writes.clone() }))
+        self.accepted_tx
+            .send(server_end)
+            .map_err(|_| io::Error::other("test gone"))?;
+        Ok(Box::new(Counting {
+            inner: agent_end,
+            writes: self.writes.clone(),
+        }))
     }
 }
 
@@ -105,7 +117,9 @@ pub async fn recv(ws: &mut Server) -> Option<Value> {
 /// Reads frames until one of type `kind` arrives.
 pub async fn recv_type(ws: &mut Server, kind: &str) -> Value {
     loop {
-        let frame = recv(ws).await.unwrap_or_else(|| panic!("connection ended before {kind}"));
+        let frame = recv(ws)
+            .await
+            .unwrap_or_else(|| panic!("connection ended before {kind}"));
         if frame["type"] == kind {
             return frame;
         }
@@ -118,8 +132,16 @@ pub async fn handshake(ws: &mut Server) -> Value {
     let nonce = [9u8; 32];
     send(ws, json!({"type": "auth_challenge", "nonce": B64.encode(nonce)})).await;
     let response = recv_type(ws, "auth_response").await;
-    let pubkey: [u8; 32] = B64.decode(response["pubkey"].as_str().unwrap()).unwrap().try_into().unwrap();
-    let signature: [u8; 64] = B64.decode(response["signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let pubkey: [u8; 32] = B64
+        .decode(response["pubkey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signature: [u8; 64] = B64
+        .decode(response["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     VerifyingKey::from_bytes(&pubkey)
         .unwrap()
         .verify(&nonce, &Signature::from_bytes(&signature))

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 use uuid::Uuid;
 
-use crate::support::{ScriptedBackend, Seen, drain, executor, job, settle, terminals};
+use crate::fixtures::{ScriptedBackend, Seen, drain, executor, job, settle, terminals};
 
 fn data(frame: &serde_json::Value) -> String {
     String::from_utf8(B64.decode(frame["data"].as_str().unwrap()).unwrap()).unwrap()
@@ -93,7 +93,10 @@ async fn duplicate_job_is_rejected_and_first_untouched() {
     assert_eq!(ends[0]["error_code"], "duplicate_job");
     assert_eq!(ends[1]["type"], "job_done");
     assert_eq!(frames.iter().filter(|f| f["type"] == "job_chunk").count(), 2);
-    assert_eq!(backend.seen().iter().filter(|s| matches!(s, Seen::Started(_))).count(), 1);
+    assert_eq!(
+        backend.seen().iter().filter(|s| matches!(s, Seen::Started(_))).count(),
+        1
+    );
 }
 
 /// `out_of_capacity` is answered only when `max_concurrent` jobs hold a slot.
@@ -104,7 +107,10 @@ async fn out_of_capacity_only_when_full() {
     let mut tasks = JoinSet::new();
     exec.dispatch(job(1, 60_000), Instant::now(), &mut tasks).unwrap();
     exec.dispatch(job(2, 60_000), Instant::now(), &mut tasks).unwrap();
-    assert!(drain(&exec).is_empty(), "two jobs under max_concurrent=2 are both admitted");
+    assert!(
+        drain(&exec).is_empty(),
+        "two jobs under max_concurrent=2 are both admitted"
+    );
     exec.dispatch(job(3, 60_000), Instant::now(), &mut tasks).unwrap();
     let frames = drain(&exec);
     assert_eq!(frames.len(), 1);
@@ -131,7 +137,11 @@ async fn slot_is_free_when_terminal_frame_is_visible() {
     assert_eq!(exec.in_flight(), 0);
     exec.dispatch(job(2, 60_000), Instant::now(), &mut tasks).unwrap();
     let frames = drain(&exec);
-    assert_eq!(terminals(&frames).len(), 1, "only job 1's done; job 2 admitted: {frames:?}");
+    assert_eq!(
+        terminals(&frames).len(),
+        1,
+        "only job 1's done; job 2 admitted: {frames:?}"
+    );
     assert_eq!(exec.in_flight(), 1);
 }
 
@@ -150,7 +160,10 @@ async fn instant_jobs_never_leak_a_slot() {
         frames.extend(drain(&exec));
     }
     assert_eq!(frames.len(), 200);
-    assert!(frames.iter().all(|f| f["type"] == "job_done"), "no out_of_capacity with a free slot");
+    assert!(
+        frames.iter().all(|f| f["type"] == "job_done"),
+        "no out_of_capacity with a free slot"
+    );
 }
 
 /// A cancel frees the slot, drops the backend call and purges frames of
@@ -228,14 +241,20 @@ async fn session_close_cancels_everything() {
     assert!(drain(&exec).is_empty());
     let dropped = backend.seen().iter().filter(|s| matches!(s, Seen::Dropped(_))).count();
     assert_eq!(dropped, 2);
-    assert!(exec.dispatch(job(3, 60_000), Instant::now(), &mut tasks).is_err(), "a closed board takes nothing");
+    assert!(
+        exec.dispatch(job(3, 60_000), Instant::now(), &mut tasks).is_err(),
+        "a closed board takes nothing"
+    );
 }
 
 /// A backend failure maps to its code and reports tokens and bytes emitted.
 #[tokio::test(start_paused = true)]
 async fn backend_error_reports_code_tokens_and_bytes() {
     let mut backend = ScriptedBackend::new(&["ab", "cde"], 1);
-    backend.error = Some(BackendError::BadStatus { status: 401, body: String::new() });
+    backend.error = Some(BackendError::BadStatus {
+        status: 401,
+        body: String::new(),
+    });
     let exec = executor(&backend, 1, 1 << 20).await;
     let mut tasks = JoinSet::new();
     exec.dispatch(job(1, 60_000), Instant::now(), &mut tasks).unwrap();
@@ -263,7 +282,11 @@ async fn graceful_shutdown_ends_jobs_with_terminal_frames() {
     let frames = drain(&exec);
     let ends = terminals(&frames);
     assert_eq!(ends.len(), 2, "{frames:?}");
-    let by_id = |n: u128| ends.iter().find(|f| f["job_id"] == Uuid::from_u128(n).to_string()).unwrap();
+    let by_id = |n: u128| {
+        ends.iter()
+            .find(|f| f["job_id"] == Uuid::from_u128(n).to_string())
+            .unwrap()
+    };
     assert_eq!(by_id(1)["error_code"], "internal");
     assert_eq!(by_id(1)["bytes_emitted"], 2);
     assert_eq!(by_id(2)["error_code"], "internal");

@@ -1,6 +1,14 @@
-//! Integration tests of the provider agent, one module per topic.
+//! Integration tests of `provider-agent`: the OpenAI-compatible adapter over
+//! real loopback HTTP (wiremock, and hand-written TCP servers where the test
+//! needs control of every byte and of the connection), discovery against
+//! live servers, and the binary's command line.
 
+mod adapter;
+mod cli;
 mod coord;
 mod executor;
+mod fixtures;
+mod run;
 mod session;
+mod stream;
 mod support;

@@ -18,7 +18,7 @@ use tokio::time::{Duration, Instant, sleep};
 use uuid::Uuid;
 
 use crate::coord::{DuplexConnector, Server, handshake, job_frame, recv, recv_type, send};
-use crate::support::{ScriptedBackend, Seen, config, routes};
+use crate::fixtures::{ScriptedBackend, Seen, config, routes};
 
 /// Collects agent events.
 #[derive(Default)]
@@ -64,7 +64,12 @@ fn start(cfg: AgentConfig, backend: &ScriptedBackend, pipe_bytes: usize) -> Harn
         let mut provider_id = None;
         session::run(ctx, &mut provider_id, &mut shutdown_rx).await
     });
-    Harness { connector, shutdown_tx, session, events }
+    Harness {
+        connector,
+        shutdown_tx,
+        session,
+        events,
+    }
 }
 
 async fn steady(h: &Harness) -> Server {
@@ -128,15 +133,23 @@ async fn cancel_is_processed_while_outbound_is_blocked() {
     // budget fills, the backend waits in send_chunk.
     sleep(Duration::from_millis(500)).await;
     assert!(!backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
-    send(&mut ws, json!({"type": "job_cancel", "job_id": Uuid::from_u128(1).to_string()})).await;
+    send(
+        &mut ws,
+        json!({"type": "job_cancel", "job_id": Uuid::from_u128(1).to_string()}),
+    )
+    .await;
     sleep(Duration::from_millis(1)).await;
-    assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))), "backend call dropped while blocked");
+    assert!(
+        backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))),
+        "backend call dropped while blocked"
+    );
     send(&mut ws, job_frame(2, 60_000)).await;
     send(&mut ws, job_frame(3, 60_000)).await;
     sleep(Duration::from_millis(1)).await;
-    let rejected = h.events.0.lock().unwrap().iter().any(|e| {
-        matches!(e, AgentEvent::JobRejected { job_id, in_flight: 1, .. } if *job_id == Uuid::from_u128(3))
-    });
+    let rejected =
+        h.events.0.lock().unwrap().iter().any(
+            |e| matches!(e, AgentEvent::JobRejected { job_id, in_flight: 1, .. } if *job_id == Uuid::from_u128(3)),
+        );
     assert!(rejected, "job 3 rejected at capacity without waiting for the socket");
     assert!(!h.session.is_finished(), "the session survives a short stall");
 }
@@ -155,13 +168,25 @@ async fn stalled_writer_ends_session_and_cancels_jobs() {
     send(&mut ws, job_frame(1, 600_000)).await;
     let started = Instant::now();
     let end = h.session.await.unwrap();
-    let SessionEnd::Ended { reason } = end else { panic!("{end:?}") };
+    let SessionEnd::Ended { reason } = end else {
+        panic!("{end:?}")
+    };
     assert!(reason.contains("blocked for more than 3000 ms"), "{reason}");
     let elapsed = Instant::now() - started;
-    assert!(elapsed >= Duration::from_millis(3_000) && elapsed < Duration::from_millis(3_100), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(3_000) && elapsed < Duration::from_millis(3_100),
+        "{elapsed:?}"
+    );
     assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
     let events = h.events.0.lock().unwrap();
-    assert!(events.iter().any(|e| matches!(e, AgentEvent::SlotFreed { in_flight: 0, cancelled: true, .. })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AgentEvent::SlotFreed {
+            in_flight: 0,
+            cancelled: true,
+            ..
+        }
+    )));
 }
 
 /// No inbound frame for `idle_timeout_ms` ends the session.
@@ -175,7 +200,12 @@ async fn idle_coordinator_ends_the_session() {
     let _ws = steady(&h).await;
     let started = Instant::now();
     let end = h.session.await.unwrap();
-    assert_eq!(end, SessionEnd::Ended { reason: "no inbound frame for 3000 ms".into() });
+    assert_eq!(
+        end,
+        SessionEnd::Ended {
+            reason: "no inbound frame for 3000 ms".into()
+        }
+    );
     assert_eq!(Instant::now() - started, Duration::from_millis(3_000));
 }
 
@@ -269,7 +299,11 @@ async fn malformed_frames_are_never_fatal() {
     let id = |n: u128| Uuid::from_u128(n).to_string();
     ws_send_raw(&mut ws, "not json").await;
     send(&mut ws, json!({"type": "config_update", "x": 1})).await;
-    send(&mut ws, json!({"type": "job", "job_id": "not-a-uuid", "model_id": "m", "request": {}})).await;
+    send(
+        &mut ws,
+        json!({"type": "job", "job_id": "not-a-uuid", "model_id": "m", "request": {}}),
+    )
+    .await;
     send(&mut ws, json!({"type": "job", "job_id": id(5), "request": {}})).await;
     send(&mut ws, job_frame(6, 60_000)).await;
     send(&mut ws, json!({"type": "job", "job_id": id(6), "deadline_ms": "soon"})).await;
@@ -280,17 +314,41 @@ async fn malformed_frames_are_never_fatal() {
             ends.push(frame);
         }
     }
-    assert_eq!((ends[0]["job_id"].as_str().unwrap(), ends[0]["error_code"].as_str().unwrap()), (id(5).as_str(), "invalid_job"));
-    assert_eq!((ends[1]["job_id"].as_str().unwrap(), ends[1]["error_code"].as_str().unwrap()), (id(6).as_str(), "duplicate_job"));
-    assert_eq!((ends[2]["job_id"].as_str().unwrap(), ends[2]["type"].as_str().unwrap()), (id(6).as_str(), "job_done"));
-    let rejected = h.events.0.lock().unwrap().iter().filter(|e| matches!(e, AgentEvent::FrameRejected { .. })).count();
+    assert_eq!(
+        (
+            ends[0]["job_id"].as_str().unwrap(),
+            ends[0]["error_code"].as_str().unwrap()
+        ),
+        (id(5).as_str(), "invalid_job")
+    );
+    assert_eq!(
+        (
+            ends[1]["job_id"].as_str().unwrap(),
+            ends[1]["error_code"].as_str().unwrap()
+        ),
+        (id(6).as_str(), "duplicate_job")
+    );
+    assert_eq!(
+        (ends[2]["job_id"].as_str().unwrap(), ends[2]["type"].as_str().unwrap()),
+        (id(6).as_str(), "job_done")
+    );
+    let rejected = h
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::FrameRejected { .. }))
+        .count();
     assert_eq!(rejected, 2, "the non-JSON frame and the job without a usable id");
     assert!(!h.session.is_finished());
 }
 
 async fn ws_send_raw(ws: &mut Server, text: &str) {
     use futures_util::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(text.to_string().into())).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(text.to_string().into()))
+        .await
+        .unwrap();
 }
 
 /// Graceful shutdown ends each job with a terminal frame, then closes.

@@ -1,182 +1,133 @@
-//! Shared fixtures: a scripted fake backend, routes and an executor over it,
-//! and helpers to read what the executor queued.
+//! Shared helpers: a collecting [`JobSink`], backend construction, jobs,
+//! and per-test temporary directories.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use provider_agent::backend::{Backend, BackendError, BackendKind, Job, JobResult, JobSink, ModelInfo};
-use provider_agent::clock::AnchoredClock;
-use provider_agent::config::{
-    AgentConfig, BackendConfig, CoordinatorConfig, IdentityConfig, LimitsConfig, PricingConfig, SessionConfig,
-};
-use provider_agent::discovery::{ConfiguredBackend, Routes, discover};
-use provider_agent::executor::board::FrameKind;
-use provider_agent::executor::{Executor, ExecutorLimits};
-use provider_agent::observer::NoopObserver;
-use provider_agent::protocol::JobFrame;
-use provider_agent::stats::Stats;
-use serde_json::{Map, Value};
-use tokio::time::Duration;
+use provider_agent::backend::openai::{AdapterLimits, OpenAiBackend};
+use provider_agent::backend::{BackendKind, Job, JobSink, SinkError};
+use provider_agent::config::{BackendConfig, SessionConfig};
+use provider_agent::net::TcpConnector;
+use provider_agent::net::tls::client_config_webpki;
+use provider_agent::protocol::JobFormat;
+use provider_agent::run::EnvLookup;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// What the fake backend saw, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Seen {
-    Started(Uuid),
-    /// The execute future was dropped before it finished (connection closed).
-    Dropped(Uuid),
-    Finished(Uuid),
-}
-
-/// A backend that streams `chunks` with `gap` before each, then returns
-/// `result` (or `error`).
-#[derive(Clone)]
-pub struct ScriptedBackend {
+/// Collects relayed chunks; optionally reports `Gone` (a cancelled job)
+/// once `accept_chunks` chunks have been accepted.
+#[derive(Debug, Default)]
+pub struct CollectSink {
     pub chunks: Vec<Bytes>,
-    pub gap: Duration,
-    pub ttft: Duration,
-    pub error: Option<BackendError>,
-    /// When set, the backend waits for a permit here before returning.
-    pub gate: Option<Arc<tokio::sync::Notify>>,
-    /// When set, the backend panics after streaming its chunks.
-    pub panic: bool,
-    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub output_tokens: u64,
+    pub accept_chunks: Option<usize>,
 }
 
-impl ScriptedBackend {
-    pub fn new(chunks: &[&str], gap_ms: u64) -> Self {
-        Self {
-            chunks: chunks.iter().map(|c| Bytes::copy_from_slice(c.as_bytes())).collect(),
-            gap: Duration::from_millis(gap_ms),
-            ttft: Duration::ZERO,
-            error: None,
-            gate: None,
-            panic: false,
-            seen: Arc::default(),
-        }
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-struct DropProbe {
-    job_id: Uuid,
-    finished: bool,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        let event = if self.finished { Seen::Finished(self.job_id) } else { Seen::Dropped(self.job_id) };
-        self.seen.lock().unwrap().push(event);
+impl CollectSink {
+    pub fn bytes(&self) -> Vec<u8> {
+        self.chunks.concat()
     }
 }
 
 #[async_trait]
-impl Backend for ScriptedBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Vllm
-    }
-    fn id(&self) -> &str {
-        "scripted"
-    }
-    async fn health(&self) -> Result<(), BackendError> {
+impl JobSink for CollectSink {
+    async fn send_chunk(&mut self, chunk: Bytes) -> Result<(), SinkError> {
+        if self.accept_chunks.is_some_and(|n| self.chunks.len() >= n) {
+            return Err(SinkError::Gone);
+        }
+        assert!(!chunk.is_empty(), "the adapter must not relay empty chunks");
+        self.chunks.push(chunk);
         Ok(())
     }
-    async fn list_models(&self) -> Result<Vec<ModelInfo>, BackendError> {
-        Ok(vec![ModelInfo { model_id: "m".into(), context_window: Some(4096) }])
-    }
-    async fn execute(&self, job: &Job, sink: &mut dyn JobSink) -> Result<JobResult, BackendError> {
-        self.seen.lock().unwrap().push(Seen::Started(job.job_id));
-        let mut probe = DropProbe { job_id: job.job_id, finished: false, seen: self.seen.clone() };
-        tokio::time::sleep(self.ttft).await;
-        for (i, chunk) in self.chunks.iter().enumerate() {
-            tokio::time::sleep(self.gap).await;
-            sink.send_chunk(chunk.clone()).await?;
-            sink.set_output_tokens(i as u64 + 1);
-        }
-        if let Some(gate) = &self.gate {
-            gate.notified().await;
-        }
-        assert!(!self.panic, "scripted backend panic");
-        probe.finished = true;
-        match &self.error {
-            Some(err) => Err(err.clone()),
-            None => Ok(JobResult { input_tokens: Some(5), output_tokens: Some(self.chunks.len() as u64) }),
-        }
+
+    fn set_output_tokens(&mut self, output_tokens: u64) {
+        assert!(output_tokens >= self.output_tokens, "output token count went backwards");
+        self.output_tokens = output_tokens;
     }
 }
 
-/// A minimal valid config (insecure ws to `coordinator:9000`).
-pub fn config(max_concurrent: u32) -> AgentConfig {
-    AgentConfig {
-        coordinator: CoordinatorConfig { url: "ws://coordinator:9000/".into(), enrollment_code: None },
-        identity: IdentityConfig { key_path: PathBuf::from("/nonexistent/key") },
-        backends: vec![BackendConfig { kind: BackendKind::Vllm, url: None, api_key_env: None, models: None }],
-        pricing: PricingConfig { default_input_per_1m: 0.1, default_output_per_1m: 0.2, models: Default::default() },
-        limits: LimitsConfig { max_concurrent, max_tokens_per_minute: None },
-        session: SessionConfig::default(),
+/// Limits with a short discovery timeout so probe tests stay quick.
+pub fn limits() -> AdapterLimits {
+    AdapterLimits {
+        discovery_timeout_ms: 2_000,
+        ..AdapterLimits::from_session(&SessionConfig::default())
     }
 }
 
-/// Routes serving model `m` from `backend`.
-pub async fn routes(backend: &ScriptedBackend) -> Arc<Routes> {
-    let backends = vec![ConfiguredBackend { backend: Arc::new(backend.clone()), allow_list: None }];
-    Arc::new(discover(&backends, &config(1)).await)
-}
-
-/// An executor over `backend` with the given limits.
-pub async fn executor(backend: &ScriptedBackend, max_concurrent: usize, queue_bytes_max: usize) -> Executor {
-    let limits = ExecutorLimits {
-        max_concurrent,
-        outbound_queue_bytes_max: queue_bytes_max,
-        outbound_control_frames_max: 64,
+/// An adapter for `kind` at `url`, with `env` as its whole environment.
+pub fn backend_with(
+    kind: BackendKind,
+    url: &str,
+    api_key_env: Option<&str>,
+    env: &[(&str, &str)],
+    limits: AdapterLimits,
+) -> OpenAiBackend {
+    let cfg = BackendConfig {
+        kind,
+        url: Some(url.to_owned()),
+        api_key_env: api_key_env.map(str::to_owned),
+        models: None,
     };
-    Executor::new(
-        routes(backend).await,
-        limits,
-        Arc::new(Mutex::new(Stats::default())),
-        Arc::new(AnchoredClock::new(0)),
-        Arc::new(NoopObserver),
+    let vars: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env: EnvLookup = Arc::new(move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+    OpenAiBackend::new(&cfg, Arc::new(TcpConnector), client_config_webpki(), &env, limits)
+        .expect("valid backend config")
+        .expect("backend not skipped")
+}
+
+/// A local vLLM adapter at `url`.
+pub fn vllm(url: &str) -> OpenAiBackend {
+    backend_with(BackendKind::Vllm, url, None, &[], limits())
+}
+
+/// A job whose request body is `request` (a JSON object).
+pub fn job(model_id: &str, request: Value) -> Job {
+    let Value::Object(request) = request else {
+        panic!("request must be a JSON object")
+    };
+    Job {
+        job_id: Uuid::from_u128(0x1234),
+        model_id: model_id.to_owned(),
+        request,
+        format: JobFormat::Openai,
+    }
+}
+
+/// A typical chat request, as the coordinator sends it.
+pub fn chat_job() -> Job {
+    job(
+        "m-1",
+        json!({"messages": [{"role": "user", "content": "hi"}], "user": "job-1"}),
     )
 }
 
-/// A job frame for model `m`.
-pub fn job(n: u128, deadline_ms: u64) -> JobFrame {
-    let mut request = Map::new();
-    request.insert("messages".into(), Value::Array(vec![]));
-    JobFrame {
-        job_id: Uuid::from_u128(n),
-        model_id: "m".into(),
-        request,
-        format: provider_agent::protocol::JobFormat::Openai,
-        deadline_ms,
+/// A multi-event SSE body in the shape vLLM streams, with usage and `[DONE]`.
+pub const SSE_BODY: &str = concat!(
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Héllo\"}}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" wörld ✓\"}}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,\"total_tokens\":14}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+/// A directory under the system temp dir, unique to this test and process,
+/// removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("provider-agent-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
     }
 }
 
-/// Pops every queued frame, parsed (pings are skipped).
-pub fn drain(exec: &Executor) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Some(frame) = exec.board().pop() {
-        if let FrameKind::Text(text) = frame.into_kind() {
-            out.push(serde_json::from_str(&text).unwrap());
-        }
-    }
-    out
-}
-
-/// The frames of `frames` that end a job (`job_done` / `job_error`).
-pub fn terminals(frames: &[Value]) -> Vec<&Value> {
-    frames.iter().filter(|f| f["type"] == "job_done" || f["type"] == "job_error").collect()
-}
-
-/// Lets every ready task run (paused clock: nothing advances).
-pub async fn settle() {
-    for _ in 0..16 {
-        tokio::task::yield_now().await;
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -53,7 +53,9 @@ pub async fn send(
     tls: &Arc<rustls::ClientConfig>,
     request: http::Request<Full<Bytes>>,
 ) -> Result<Exchange, BackendError> {
-    let stream = open(connector, endpoint, tls).await.map_err(|e| unreachable_io(endpoint, &e))?;
+    let stream = open(connector, endpoint, tls)
+        .await
+        .map_err(|e| unreachable_io(endpoint, &e))?;
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .max_buf_size(HTTP_READ_BUF_BYTES_MAX)
         .handshake(TokioIo::new(stream))
@@ -67,7 +69,10 @@ pub async fn send(
         }
     }));
     let response = sender.send_request(request).await.map_err(|e| classify(endpoint, &e))?;
-    Ok(Exchange { response, _connection: connection })
+    Ok(Exchange {
+        response,
+        _connection: connection,
+    })
 }
 
 fn unreachable_io(endpoint: &Endpoint, error: &io::Error) -> BackendError {
@@ -92,7 +97,9 @@ fn classify(endpoint: &Endpoint, error: &hyper::Error) -> BackendError {
 pub async fn read_prefix(body: &mut Incoming, bytes_max: usize) -> Result<(Bytes, bool), hyper::Error> {
     let mut collected = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else { continue };
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
         let room = bytes_max - collected.len();
         if data.len() > room {
             collected.extend_from_slice(&data[..room]);

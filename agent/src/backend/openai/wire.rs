@@ -61,16 +61,26 @@ const CONTEXT_KEYS: [&str; 3] = ["max_model_len", "context_length", "context_win
 /// duplicates removed (the first entry wins).
 pub fn parse_model_list(body: &[u8]) -> Result<Vec<ModelInfo>, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("model list is not JSON: {e}"))?;
-    let data = value.get("data").and_then(Value::as_array).ok_or("model list has no `data` array")?;
+    let data = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("model list has no `data` array")?;
     let mut models: BTreeMap<&str, Option<u64>> = BTreeMap::new();
     for entry in data {
-        let Some(model_id) = entry.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else { continue };
-        let context_window = CONTEXT_KEYS.iter().find_map(|key| entry.get(*key).and_then(Value::as_u64));
+        let Some(model_id) = entry.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        let context_window = CONTEXT_KEYS
+            .iter()
+            .find_map(|key| entry.get(*key).and_then(Value::as_u64));
         models.entry(model_id).or_insert(context_window);
     }
     Ok(models
         .into_iter()
-        .map(|(model_id, context_window)| ModelInfo { model_id: model_id.to_owned(), context_window })
+        .map(|(model_id, context_window)| ModelInfo {
+            model_id: model_id.to_owned(),
+            context_window,
+        })
         .collect())
 }
 
@@ -80,10 +90,13 @@ mod tests {
     use serde_json::json;
 
     fn rewrite(request: Value) -> Value {
-        let Value::Object(map) = request else { panic!("test request must be an object") };
+        let Value::Object(map) = request else {
+            panic!("test request must be an object")
+        };
         serde_json::from_slice(&chat_request_body(&map, "m-1").expect("serialises")).expect("json")
     }
 
+    /// Proves stream is forced, include_usage added and model filled, other fields untouched.
     #[test]
     fn forces_stream_and_usage_and_fills_model() {
         let out = rewrite(json!({"messages": [{"role": "user", "content": "hi"}], "user": "job-1", "stream": false}));
@@ -99,13 +112,20 @@ mod tests {
         );
     }
 
+    /// Proves a given model and other stream_options keys are kept while include_usage is forced.
     #[test]
     fn keeps_model_and_other_stream_options() {
-        let out = rewrite(json!({"model": "alias", "stream_options": {"continuous_usage_stats": true, "include_usage": false}}));
+        let out = rewrite(
+            json!({"model": "alias", "stream_options": {"continuous_usage_stats": true, "include_usage": false}}),
+        );
         assert_eq!(out["model"], "alias");
-        assert_eq!(out["stream_options"], json!({"continuous_usage_stats": true, "include_usage": true}));
+        assert_eq!(
+            out["stream_options"],
+            json!({"continuous_usage_stats": true, "include_usage": true})
+        );
     }
 
+    /// Proves a null model and a non-object stream_options are replaced.
     #[test]
     fn replaces_null_model_and_non_object_stream_options() {
         let out = rewrite(json!({"model": null, "stream_options": null}));
@@ -113,6 +133,7 @@ mod tests {
         assert_eq!(out["stream_options"], json!({"include_usage": true}));
     }
 
+    /// Proves each kind's health path matches protocol.md.
     #[test]
     fn health_paths_follow_protocol_table() {
         assert_eq!(health_path(BackendKind::Vllm), "/health");
@@ -123,6 +144,7 @@ mod tests {
         assert_eq!(health_path(BackendKind::Venice), "/v1/models");
     }
 
+    /// Proves model lists yield sorted unique ids with context from the known keys.
     #[test]
     fn model_list_reads_ids_and_context_windows() {
         let body = json!({"object": "list", "data": [
@@ -137,13 +159,27 @@ mod tests {
         ]});
         let models = parse_model_list(body.to_string().as_bytes()).expect("parses");
         let pairs: Vec<(&str, Option<u64>)> = models.iter().map(|m| (m.model_id.as_str(), m.context_window)).collect();
-        assert_eq!(pairs, vec![("a", Some(4096)), ("b", Some(8192)), ("c", Some(2048)), ("d", None), ("e", None)]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("a", Some(4096)),
+                ("b", Some(8192)),
+                ("c", Some(2048)),
+                ("d", None),
+                ("e", None)
+            ]
+        );
     }
 
+    /// Proves non-JSON and data-less model lists give clear errors and an empty list is fine.
     #[test]
     fn model_list_errors_are_clear() {
         assert!(parse_model_list(b"<html>").expect_err("not json").contains("not JSON"));
-        assert!(parse_model_list(b"{\"models\":[]}").expect_err("no data").contains("`data`"));
+        assert!(
+            parse_model_list(b"{\"models\":[]}")
+                .expect_err("no data")
+                .contains("`data`")
+        );
         assert_eq!(parse_model_list(b"{\"data\":[]}").expect("empty"), vec![]);
     }
 }
