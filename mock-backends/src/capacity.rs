@@ -68,9 +68,7 @@ impl Capacity {
         let max = self.queue_depth_max;
         let reserved = self
             .queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            });
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
         match reserved {
             Ok(_) => Admission::Queued(QueueTicket {
                 slots: self.slots.clone(),

@@ -98,10 +98,7 @@ impl FaultTable {
         let mut plan = ChatPlan::default();
         rng.with(|rng| {
             for fault in self.of_class(FaultClass::Chat) {
-                let for_model = fault
-                    .models
-                    .as_ref()
-                    .is_none_or(|ids| ids.iter().any(|id| id == model));
+                let for_model = fault.models.as_ref().is_none_or(|ids| ids.iter().any(|id| id == model));
                 if for_model && fault.trigger.fires(ordinal, now_us, rng) {
                     plan.apply(fault);
                 }

@@ -1,6 +1,7 @@
 //! What the oracle reads: one record per HTTP request, in arrival order,
 //! with the exact body bytes written and how the request ended.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
@@ -30,7 +31,7 @@ pub enum RequestEnd {
 pub struct RequestRecord {
     /// The backend's `host` name.
     pub backend: String,
-    /// Index of this record in its `Recorder`: 0, 1, 2… across restarts.
+    /// Per-recorder id: 0, 1, 2… in arrival order, across host restarts.
     pub request_id: u64,
     /// Per-recorder id of the TCP connection it came on (keep-alive reuse).
     pub connection_id: u64,
@@ -78,9 +79,34 @@ pub struct Recorder {
 
 #[derive(Default)]
 struct RecorderState {
-    records: Vec<RequestRecord>,
+    /// The kept records; the oldest are dropped past `records_max`.
+    records: VecDeque<RequestRecord>,
+    /// `request_id` of `records[0]`.
+    first_id: u64,
+    /// Next `request_id` to hand out.
+    next_id: u64,
+    /// How many records to keep; `None` keeps all (the simulation's choice).
+    records_max: Option<usize>,
     connections_accepted: u64,
     connections_refused: u64,
+}
+
+impl RecorderState {
+    fn get_mut(&mut self, request_id: u64) -> Option<&mut RequestRecord> {
+        let offset = request_id.checked_sub(self.first_id)?;
+        self.records.get_mut(usize::try_from(offset).ok()?)
+    }
+
+    fn push(&mut self, record: RequestRecord) {
+        self.records.push_back(record);
+        self.next_id += 1;
+        if let Some(max) = self.records_max {
+            while self.records.len() > max {
+                self.records.pop_front();
+                self.first_id += 1;
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Recorder {
@@ -95,19 +121,27 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// An empty recorder.
+    /// An empty recorder that keeps every record (for the simulation).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A copy of every record so far, in arrival order.
-    pub fn records(&self) -> Vec<RequestRecord> {
-        self.lock().records.clone()
+    /// An empty recorder that keeps only the newest `records_max` records,
+    /// so a long-running binary does not grow without bound.
+    pub fn bounded(records_max: usize) -> Self {
+        let recorder = Self::default();
+        recorder.lock().records_max = Some(records_max);
+        recorder
     }
 
-    /// How many requests have arrived.
+    /// A copy of every kept record, in arrival order.
+    pub fn records(&self) -> Vec<RequestRecord> {
+        self.lock().records.iter().cloned().collect()
+    }
+
+    /// How many requests have arrived (kept or not).
     pub fn len(&self) -> usize {
-        self.lock().records.len()
+        usize::try_from(self.lock().next_id).unwrap_or(usize::MAX)
     }
 
     /// Whether no request has arrived yet.
@@ -138,10 +172,10 @@ impl Recorder {
     /// Appends a record for a request that just arrived.
     pub(crate) fn open(&self, arrival: Arrival, clock: Clock) -> RecordHandle {
         let mut state = self.lock();
-        let index = state.records.len();
-        state.records.push(RequestRecord {
+        let request_id = state.next_id;
+        state.push(RequestRecord {
             backend: arrival.backend,
-            request_id: index as u64,
+            request_id,
             connection_id: arrival.connection_id,
             arrival_us: arrival.arrival_us,
             method: arrival.method,
@@ -162,7 +196,7 @@ impl Recorder {
         drop(state);
         RecordHandle {
             recorder: self.clone(),
-            index,
+            request_id,
             clock,
             ended: false,
             end_on_drop: RequestEnd::ClientGone,
@@ -191,7 +225,7 @@ pub(crate) struct Arrival {
 /// spawned task owns it (only a dropped runtime drops a task unfinished).
 pub(crate) struct RecordHandle {
     recorder: Recorder,
-    index: usize,
+    request_id: u64,
     clock: Clock,
     ended: bool,
     end_on_drop: RequestEnd,
@@ -204,7 +238,7 @@ impl RecordHandle {
     }
 
     pub fn request_id(&self) -> u64 {
-        self.index as u64
+        self.request_id
     }
 
     pub fn set_end_on_drop(&mut self, end: RequestEnd) {
@@ -213,7 +247,8 @@ impl RecordHandle {
 
     pub fn update(&self, change: impl FnOnce(&mut RequestRecord)) {
         let mut state = self.recorder.lock();
-        if let Some(record) = state.records.get_mut(self.index) {
+        // A record already dropped by a bounded recorder takes no updates.
+        if let Some(record) = state.get_mut(self.request_id) {
             change(record);
         }
     }
@@ -249,7 +284,7 @@ impl RecordHandle {
         self.ended = true;
         let now = self.now_us();
         let mut state = self.recorder.lock();
-        let Some(record) = state.records.get_mut(self.index) else {
+        let Some(record) = state.get_mut(self.request_id) else {
             return;
         };
         tracing::info!(
@@ -332,5 +367,22 @@ mod tests {
         assert_eq!(records[0].body, b"abc");
         assert_eq!(records[0].tokens_written, 2);
         assert_eq!(records[1].end, Some(RequestEnd::Completed));
+    }
+
+    /// A bounded recorder keeps the newest records and ignores updates to
+    /// dropped ones.
+    #[test]
+    fn bounded_keeps_newest() {
+        let recorder = Recorder::bounded(2);
+        let (clock, _) = test_clock();
+        let old = recorder.open(arrival("/0"), clock.clone());
+        for n in 1..4 {
+            recorder.open(arrival(&format!("/{n}")), clock.clone());
+        }
+        old.append_body(b"late", 1);
+        drop(old);
+        let ids: Vec<u64> = recorder.records().iter().map(|r| r.request_id).collect();
+        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(recorder.len(), 4);
     }
 }

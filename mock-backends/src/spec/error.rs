@@ -33,11 +33,7 @@ impl SpecError {
     /// with a bare dot.
     pub(crate) fn from_path_error<E: Display>(err: serde_path_to_error::Error<E>) -> Self {
         let path = err.path().to_string();
-        let key = if path == "." {
-            "(profile)".to_owned()
-        } else {
-            path
-        };
+        let key = if path == "." { "(profile)".to_owned() } else { path };
         SpecError::invalid(key, err.inner().to_string())
     }
 }

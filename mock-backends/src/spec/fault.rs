@@ -22,11 +22,7 @@ pub struct FaultSpec {
     pub probability: Option<f64>,
     /// 1-based ordinals of the requests it fires on, counted per kind class
     /// (chat completions, health checks, or connections). An integer or a list.
-    #[serde(
-        default,
-        deserialize_with = "one_or_many",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
     pub nth: Vec<u64>,
     /// Active from this clock time on, milliseconds since the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]

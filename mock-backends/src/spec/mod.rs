@@ -16,12 +16,10 @@ use serde::{Deserialize, Serialize};
 
 pub use error::SpecError;
 pub use fault::{FaultClass, FaultKind, FaultSpec};
-pub use model::{
-    INTER_TOKEN_MS_DEFAULT, ModelProfile, OUTPUT_TOKENS_DEFAULT, OutputTokens, TTFT_MS_DEFAULT,
-};
+pub use model::{INTER_TOKEN_MS_DEFAULT, ModelProfile, OUTPUT_TOKENS_DEFAULT, OutputTokens, TTFT_MS_DEFAULT};
 pub use validate::{
-    DURATION_MS_MAX, FAULTS_MAX, GROUPING_MAX, HOST_LEN_MAX, MAX_NUM_SEQS_LIMIT, MODELS_MAX,
-    OUTPUT_TOKENS_MAX, QUEUE_DEPTH_LIMIT,
+    DURATION_MS_MAX, FAULTS_MAX, GROUPING_MAX, HOST_LEN_MAX, MAX_NUM_SEQS_LIMIT, MODELS_MAX, OUTPUT_TOKENS_MAX,
+    QUEUE_DEPTH_LIMIT,
 };
 
 /// Port a backend listens on when the table does not say.
@@ -152,15 +150,12 @@ impl FromStr for Kind {
     type Err = SpecError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| {
-                SpecError::invalid(
-                    "kind",
-                    format!("unknown kind `{text}`, expected vllm, llamacpp, lmstudio or ollama"),
-                )
-            })
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or_else(|| {
+            SpecError::invalid(
+                "kind",
+                format!("unknown kind `{text}`, expected vllm, llamacpp, lmstudio or ollama"),
+            )
+        })
     }
 }
 
@@ -178,8 +173,8 @@ pub fn parse_profile_toml(text: &str) -> Result<BackendSpec, SpecError> {
     table
         .entry("kind")
         .or_insert_with(|| toml::Value::String(Kind::Vllm.as_str().to_owned()));
-    let spec: BackendSpec = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(SpecError::from_path_error)?;
+    let spec: BackendSpec =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(SpecError::from_path_error)?;
     spec.validate()?;
     Ok(spec)
 }
@@ -238,6 +233,18 @@ mod tests {
             let toml = format!("overflow = \"{text}\"\n[[models]]\nid = \"a\"\ncontext_window = 1\n");
             assert_eq!(parse_profile_toml(&toml).unwrap().overflow, want);
         }
+    }
+
+    /// A spec serializes back to TOML that parses to the same spec.
+    #[test]
+    fn spec_round_trips_through_toml() {
+        let text = "host = \"h\"\nkind = \"ollama\"\noverflow = \"reject_429\"\n\
+                    [health]\ndelay_ms = 3\n\
+                    [[models]]\nid = \"a\"\ncontext_window = 9\noutput_tokens = [1, 4]\n\
+                    [[faults]]\nkind = \"cut\"\nafter_tokens = 2\nnth = [1, 3]\n";
+        let spec = parse_profile_toml(text).unwrap();
+        let again = toml::to_string(&spec).unwrap();
+        assert_eq!(parse_profile_toml(&again).unwrap(), spec, "{again}");
     }
 
     /// Kind names round-trip through `FromStr` and `Display`.

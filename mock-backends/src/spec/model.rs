@@ -82,8 +82,7 @@ fn one() -> u32 {
     1
 }
 
-const OUTPUT_TOKENS_EXPECTED: &str =
-    "a token count, an array [min, max], or the string \"max_tokens\"";
+const OUTPUT_TOKENS_EXPECTED: &str = "a token count, an array [min, max], or the string \"max_tokens\"";
 
 impl Serialize for OutputTokens {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -62,9 +62,8 @@ impl BackendSpec {
     }
 
     fn validate_identity(&self) -> Checked {
-        let host_ok = !self.host.is_empty()
-            && self.host.len() <= HOST_LEN_MAX
-            && !self.host.chars().any(char::is_whitespace);
+        let host_ok =
+            !self.host.is_empty() && self.host.len() <= HOST_LEN_MAX && !self.host.chars().any(char::is_whitespace);
         ensure(
             host_ok,
             || "host".into(),
@@ -109,11 +108,7 @@ impl BackendSpec {
 impl ModelProfile {
     fn validate(&self, path: &str) -> Checked {
         let key = |name: &str| format!("{path}.{name}");
-        ensure(
-            !self.id.is_empty(),
-            || key("id"),
-            || "must not be empty".into(),
-        )?;
+        ensure(!self.id.is_empty(), || key("id"), || "must not be empty".into())?;
         ensure(
             self.context_window >= 1,
             || key("context_window"),
@@ -196,9 +191,11 @@ impl FaultSpec {
     fn validate_window(&self, path: &str) -> Checked {
         for (name, value) in [("from_ms", self.from_ms), ("until_ms", self.until_ms)] {
             if let Some(value) = value {
-                ensure(value <= u64::MAX / 1000, || format!("{path}.{name}"), || {
-                    "is too large".into()
-                })?;
+                ensure(
+                    value <= u64::MAX / 1000,
+                    || format!("{path}.{name}"),
+                    || "is too large".into(),
+                )?;
             }
         }
         if let (Some(from), Some(until)) = (self.from_ms, self.until_ms) {
@@ -215,10 +212,7 @@ impl FaultSpec {
     fn validate_used_keys(&self, path: &str) -> Checked {
         let kind = self.kind;
         let uses_status = matches!(kind, FaultKind::Status | FaultKind::HealthFail);
-        let uses_after = matches!(
-            kind,
-            FaultKind::Stall | FaultKind::Cut | FaultKind::MalformedSse
-        );
+        let uses_after = matches!(kind, FaultKind::Stall | FaultKind::Cut | FaultKind::MalformedSse);
         let uses_delay = kind == FaultKind::HealthSlow;
         let uses_models = kind.class() == FaultClass::Chat;
         for (name, present, used) in [
@@ -227,9 +221,11 @@ impl FaultSpec {
             ("delay_ms", self.delay_ms.is_some(), uses_delay),
             ("models", self.models.is_some(), uses_models),
         ] {
-            ensure(!present || used, || format!("{path}.{name}"), || {
-                format!("not used by kind `{kind}`")
-            })?;
+            ensure(
+                !present || used,
+                || format!("{path}.{name}"),
+                || format!("not used by kind `{kind}`"),
+            )?;
         }
         for (name, present, needed) in [
             ("status", self.status.is_some(), kind == FaultKind::Status),
@@ -240,9 +236,11 @@ impl FaultSpec {
             ),
             ("delay_ms", self.delay_ms.is_some(), uses_delay),
         ] {
-            ensure(present || !needed, || format!("{path}.{name}"), || {
-                format!("required by kind `{kind}`")
-            })?;
+            ensure(
+                present || !needed,
+                || format!("{path}.{name}"),
+                || format!("required by kind `{kind}`"),
+            )?;
         }
         Ok(())
     }
@@ -310,7 +308,12 @@ mod tests {
         let text = "[[models]]\nid = \"a\"\ncontext_window = 8\nevents_per_write = 0\n";
         let err = parse_profile_toml(text).unwrap_err().to_string();
         assert!(err.starts_with("models[0].events_per_write:"), "{err}");
-        assert!(parse_profile_toml("models = []").unwrap_err().to_string().starts_with("models:"));
+        assert!(
+            parse_profile_toml("models = []")
+                .unwrap_err()
+                .to_string()
+                .starts_with("models:")
+        );
     }
 
     /// Fault keys are checked per kind: required, unused, and out of range.
