@@ -1,1 +1,51 @@
-//! stub
+//! Mock coordinator: the coordinator side of `shared/protocol.md`, driven by
+//! a [`Script`] and recording everything in a [`Log`], over any byte stream
+//! (turmoil's simulated TCP inside the simulation, tokio TCP outside it).
+//!
+//! Module map:
+//! - [`script`] — the `[coordinator]` table: serde types, defaults, validation.
+//! - `plan` — the open-loop schedule precomputed from script and seed.
+//! - `rng` — every draw from the one seeded RNG.
+//! - `frames` — text of every outbound frame, malformed ones included.
+//! - [`coordinator`] — [`Coordinator`]: construction, sessions, `serve_*`.
+//! - `handshake` — challenge, signature check, scripted misbehaviour.
+//! - `session` — steady-state reader loop, read pauses and slow reads.
+//! - `writer` — the per-connection writer task and its outbound queue.
+//! - `driver` — the job driver task: timeline, closed loops, relative actions.
+//! - `issue` — the driver's actions: jobs, duplicates, faults, cancels.
+//! - `inbound` — decoding, attribution and checking of the agent's frames.
+//! - [`record`] — record types; [`log`] — the shared [`Log`]; `state` — its
+//!   contents; [`summary`] — HdrHistogram metrics.
+//! - [`clock`] — the injected [`Clock`].
+//!
+//! Determinism: time comes from `tokio::time` and the injected clock,
+//! randomness from one `ChaCha8Rng` kept in the [`Log`], collections are
+//! ordered, and every `select!` is biased.
+
+pub mod clock;
+pub mod coordinator;
+mod driver;
+mod frames;
+mod handshake;
+mod inbound;
+mod issue;
+pub mod log;
+mod plan;
+pub mod record;
+mod rng;
+pub mod script;
+mod session;
+mod state;
+pub mod summary;
+mod writer;
+
+pub use clock::{Clock, tokio_clock};
+pub use coordinator::{CONNECTIONS_MAX, Coordinator, READ_BUFFER_BYTES};
+pub use log::{Log, LogSnapshot};
+pub use record::{
+    CancelTrigger, ChunkRecord, CloseReason, Dir, FrameRecord, HeartbeatRecord, JobKind, JobOutcome, JobRecord, Note,
+    ReadBlock, ReadWindow, SessionRecord, Terminal, TerminalRecord, Violation, ViolationKind,
+};
+pub use script::{Script, ScriptError};
+pub use state::{FRAME_RECORDS_MAX, VIOLATIONS_MAX};
+pub use summary::{LatencyStats, Summary};

@@ -10,6 +10,7 @@
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
+use crate::clock::ms_to_us;
 use crate::rng;
 use crate::script::{Arrival, ArrivalKind, JOBS_PER_SCRIPT_MAX, Script, ScriptError};
 
@@ -55,10 +56,6 @@ pub(crate) struct Plan {
     pub malformed: Vec<(Uuid, String)>,
     /// `(at_us, action)` in execution order.
     pub timeline: Vec<(u64, Action)>,
-}
-
-fn ms_to_us(ms: u64) -> u64 {
-    ms.saturating_mul(1000)
 }
 
 /// Draws the identity of one job of process `rule`.
@@ -202,7 +199,8 @@ mod tests {
     /// Fixed rate: evenly spaced from start_ms, end exclusive.
     #[test]
     fn fixed_times() {
-        let s = script("[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 4.0\nstart_ms = 1000\nend_ms = 2000\n");
+        let s =
+            script("[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 4.0\nstart_ms = 1000\nend_ms = 2000\n");
         assert_eq!(times(&s, 1), vec![1_000_000, 1_250_000, 1_500_000, 1_750_000]);
     }
 

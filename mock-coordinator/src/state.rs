@@ -10,8 +10,7 @@ use serde_json::Value;
 
 use crate::plan::Plan;
 use crate::record::{
-    CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord,
-    Violation, ViolationKind,
+    CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation, ViolationKind,
 };
 use crate::script::Script;
 
@@ -93,14 +92,7 @@ impl LogState {
         }
     }
 
-    pub fn violation(
-        &mut self,
-        at_us: u64,
-        conn: u64,
-        kind: ViolationKind,
-        job_id: Option<&str>,
-        what: String,
-    ) {
+    pub fn violation(&mut self, at_us: u64, conn: u64, kind: ViolationKind, job_id: Option<&str>, what: String) {
         if self.violations.len() >= VIOLATIONS_MAX {
             self.violations_dropped += 1;
             return;
@@ -154,6 +146,22 @@ impl LogState {
         }
         for w in self.read_windows.iter_mut().filter(|w| w.conn == conn) {
             w.end_us.get_or_insert(at_us);
+        }
+    }
+}
+
+impl LogState {
+    /// Closes the connections an earlier, crashed coordinator instance left
+    /// open: their tasks died with it, so nobody else will.
+    pub fn close_orphaned_sessions(&mut self, at_us: u64) {
+        let open: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|s| s.closed_us.is_none())
+            .map(|s| s.conn)
+            .collect();
+        for conn in open {
+            self.close_session(conn, at_us, CloseReason::CoordinatorRestarted);
         }
     }
 }

@@ -3,9 +3,7 @@
 
 mod job;
 
-pub use job::{
-    CancelTrigger, ChunkRecord, JobKind, JobOutcome, JobRecord, Terminal, TerminalRecord,
-};
+pub use job::{CancelTrigger, ChunkRecord, JobKind, JobOutcome, JobRecord, Terminal, TerminalRecord};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -80,6 +78,9 @@ pub enum CloseReason {
     ScriptedNoChallenge,
     /// Script: an entry of `disconnects`.
     ScriptedDisconnect,
+    /// Still open in the log when a new coordinator instance was built on
+    /// it: the earlier instance crashed (`closed_us` is the restart time).
+    CoordinatorRestarted,
 }
 
 /// One connection.

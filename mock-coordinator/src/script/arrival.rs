@@ -20,6 +20,18 @@ pub enum ArrivalKind {
     ClosedLoop,
 }
 
+impl ArrivalKind {
+    /// The kind's name as written in the script.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArrivalKind::Fixed => "fixed",
+            ArrivalKind::Poisson => "poisson",
+            ArrivalKind::Burst => "burst",
+            ArrivalKind::ClosedLoop => "closed_loop",
+        }
+    }
+}
+
 /// One arrival process. Kind-specific keys are rejected on other kinds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -53,6 +53,19 @@ impl Default for Handshake {
     }
 }
 
+impl HandshakeMode {
+    /// The mode's name as written in the script.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeMode::Normal => "normal",
+            HandshakeMode::Reject => "reject",
+            HandshakeMode::Late => "late",
+            HandshakeMode::CloseAfterAuth => "close_after_auth",
+            HandshakeMode::NoChallenge => "no_challenge",
+        }
+    }
+}
+
 impl Handshake {
     /// The mode that connection number `conn` gets.
     pub fn mode_for(&self, conn: u64) -> HandshakeMode {

@@ -15,8 +15,8 @@ mod validate;
 
 pub use arrival::{Arrival, ArrivalKind, JobFormat, ModelWeight, RequestTemplate};
 pub use faults::{
-    CancelKind, CancelRule, DisconnectKind, DisconnectRule, DuplicateRule, MalformedKind,
-    MalformedRule, UnknownTypeRule,
+    CancelKind, CancelRule, DisconnectKind, DisconnectRule, DuplicateRule, MalformedKind, MalformedRule,
+    UnknownTypeRule,
 };
 pub use handshake::{Handshake, HandshakeMode};
 pub use reading::{ReadPause, SlowRead};
@@ -124,11 +124,10 @@ impl Script {
     /// Deserializes and validates a `[coordinator]` table that has already
     /// been parsed; errors name the key path inside the table.
     pub fn from_toml_value(value: toml::Value) -> Result<Script, ScriptError> {
-        let script: Script =
-            serde_path_to_error::deserialize(value).map_err(|e| ScriptError::Parse {
-                key: e.path().to_string(),
-                reason: e.inner().to_string(),
-            })?;
+        let script: Script = serde_path_to_error::deserialize(value).map_err(|e| ScriptError::Parse {
+            key: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })?;
         script.validate()?;
         Ok(script)
     }
@@ -138,11 +137,7 @@ impl Script {
         if self.deadline_ms_omit {
             return None;
         }
-        Some(
-            arrival
-                .and_then(|a| a.deadline_ms)
-                .unwrap_or(self.deadline_ms),
-        )
+        Some(arrival.and_then(|a| a.deadline_ms).unwrap_or(self.deadline_ms))
     }
 }
 
@@ -168,7 +163,8 @@ mod tests {
     /// An unknown key is rejected with its full path.
     #[test]
     fn unknown_key_names_path() {
-        let text = "[coordinator]\n[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 1.0\ncount = 1\nbogus = 3\n";
+        let text =
+            "[coordinator]\n[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 1.0\ncount = 1\nbogus = 3\n";
         let err = Script::from_scenario_toml(text).unwrap_err().to_string();
         assert!(err.contains("coordinator.arrivals[0]"), "{err}");
         assert!(err.contains("bogus"), "{err}");
@@ -183,6 +179,14 @@ mod tests {
         assert!(err.contains("coordinator.deadline_ms"), "{err}");
     }
 
+    /// The example scenario shipped with the crate is valid.
+    #[test]
+    fn example_scenario_is_valid() {
+        let text = include_str!("../../scenarios/example.toml");
+        let script = Script::from_scenario_toml(text).unwrap();
+        assert_eq!(script.arrivals.len(), 2);
+    }
+
     /// `deadline_ms_omit` wins over every deadline.
     #[test]
     fn deadline_omit_wins() {
@@ -191,9 +195,6 @@ mod tests {
             ..Script::default()
         };
         assert_eq!(script.deadline_for(None), None);
-        assert_eq!(
-            Script::default().deadline_for(None),
-            Some(DEADLINE_MS_DEFAULT)
-        );
+        assert_eq!(Script::default().deadline_for(None), Some(DEADLINE_MS_DEFAULT));
     }
 }

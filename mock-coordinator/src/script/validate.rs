@@ -1,9 +1,7 @@
 //! Checks serde cannot express: ranges, kind-specific keys and references to
 //! jobs that can never exist. Each error names the key path and the reason.
 
-use super::{
-    Arrival, ArrivalKind, CancelKind, CancelRule, Handshake, ModelWeight, RequestTemplate, Script,
-};
+use super::{Arrival, ArrivalKind, CancelKind, CancelRule, Handshake, ModelWeight, RequestTemplate, Script};
 
 /// Most jobs one script may issue. The open-loop schedule is computed up
 /// front, so this bounds its memory.
@@ -53,14 +51,8 @@ impl ScriptError {
             }
         };
         match self {
-            ScriptError::Parse { key, reason } => ScriptError::Parse {
-                key: join(key),
-                reason,
-            },
-            ScriptError::Invalid { key, reason } => ScriptError::Invalid {
-                key: join(key),
-                reason,
-            },
+            ScriptError::Parse { key, reason } => ScriptError::Parse { key: join(key), reason },
+            ScriptError::Invalid { key, reason } => ScriptError::Invalid { key: join(key), reason },
             other => other,
         }
     }
@@ -188,20 +180,17 @@ fn forbid<T>(key: &str, name: &str, value: &Option<T>, kind: &str) -> Check {
 
 /// Returns the value of a key that `kind` requires.
 fn require<T: Copy>(key: &str, name: &str, value: &Option<T>, kind: &str) -> Result<T, ScriptError> {
-    value.ok_or_else(|| {
-        ScriptError::invalid(format!("{key}.{name}"), format!("required for kind \"{kind}\""))
-    })
+    value.ok_or_else(|| ScriptError::invalid(format!("{key}.{name}"), format!("required for kind \"{kind}\"")))
 }
 
 fn check_arrival(key: &str, a: &Arrival) -> Check {
-    let kind = serde_json::to_value(a.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let kind = kind.as_str();
+    let kind = a.kind.as_str();
     match a.kind {
         ArrivalKind::Fixed | ArrivalKind::Poisson => {
-            check_rate(&format!("{key}.rate_per_sec"), require(key, "rate_per_sec", &a.rate_per_sec, kind)?)?;
+            check_rate(
+                &format!("{key}.rate_per_sec"),
+                require(key, "rate_per_sec", &a.rate_per_sec, kind)?,
+            )?;
             forbid(key, "period_ms", &a.period_ms, kind)?;
             forbid(key, "burst_size", &a.burst_size, kind)?;
             forbid(key, "outstanding", &a.outstanding, kind)?;
@@ -246,9 +235,7 @@ fn check_arrival_bounds(key: &str, a: &Arrival) -> Check {
             "needs `end_ms` or `count`, or it would never end",
         )),
         (_, Some(0)) => Err(ScriptError::invalid(format!("{key}.count"), "must be >= 1")),
-        _ if a.model.as_deref() == Some("") => {
-            Err(ScriptError::invalid(format!("{key}.model"), "must not be empty"))
-        }
+        _ if a.model.as_deref() == Some("") => Err(ScriptError::invalid(format!("{key}.model"), "must not be empty")),
         _ => Ok(()),
     }
 }
@@ -389,7 +376,9 @@ mod tests {
     /// A required kind-specific key is reported missing.
     #[test]
     fn missing_kind_key() {
-        let e = err("[[coordinator.cancels]]\nkind = \"at\"\njob = 0\n");
+        let e = err(
+            "[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 1.0\ncount = 1\n[[coordinator.cancels]]\nkind = \"at\"\njob = 0\n",
+        );
         assert!(e.starts_with("coordinator.cancels[0].at_ms: required"), "{e}");
     }
 

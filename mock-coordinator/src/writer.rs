@@ -1,0 +1,125 @@
+//! The writer task of one authenticated connection.
+//!
+//! It owns the WebSocket's write half and drains the connection's outbound
+//! queue in order. Because reading happens in another task, the coordinator
+//! keeps writing jobs, cancels and faults on schedule even while its reader
+//! is paused and the agent's own writes are blocked. A frame is recorded,
+//! and its effect applied, once it has been completely written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::SinkExt as _;
+use futures_util::stream::SplitSink;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::coordinator::Coordinator;
+use crate::inbound::{control_record, parse, text_record};
+use crate::record::Dir;
+use crate::script::DisconnectKind;
+
+/// Outbound frames queued per connection. Jobs that find the queue full are
+/// recorded as undeliverable rather than delaying the whole schedule.
+pub(crate) const OUTBOUND_QUEUE_FRAMES: usize = 4096;
+/// How long a Close frame may take to write before the socket is dropped.
+pub(crate) const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What writing a frame means for the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    None,
+    /// `jobs[i]` was written: set its `sent_us`.
+    JobWritten(usize),
+    /// A cancel for `jobs[i]` was written: set its `cancel_sent_us`.
+    CancelWritten(usize),
+}
+
+/// One entry of the outbound queue.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Text {
+        text: String,
+        effect: Effect,
+    },
+    /// Script: end the connection (a Close frame, or just drop the socket).
+    Disconnect(DisconnectKind),
+}
+
+/// Why the writer stopped.
+#[derive(Debug)]
+pub(crate) enum WriterEnd {
+    /// Every sender is gone: the connection is being torn down.
+    QueueClosed,
+    /// A scripted disconnect was carried out.
+    Disconnected,
+    /// Writing failed.
+    Failed(String),
+}
+
+pub(crate) type WsSink<S> = SplitSink<WebSocketStream<S>, Message>;
+
+/// Runs until the queue closes, a disconnect is scripted, or a write fails.
+pub(crate) async fn run<S>(
+    coord: Arc<Coordinator>,
+    conn: u64,
+    mut sink: WsSink<S>,
+    mut queue: mpsc::Receiver<Outgoing>,
+) -> WriterEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(out) = queue.recv().await {
+        match out {
+            Outgoing::Text { text, effect } => {
+                if let Err(e) = sink.send(Message::text(text.as_str())).await {
+                    return WriterEnd::Failed(e.to_string());
+                }
+                coord.written(conn, &text, effect);
+            }
+            Outgoing::Disconnect(kind) => {
+                if kind == DisconnectKind::Close {
+                    let close = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(None)));
+                    if matches!(close.await, Ok(Ok(()))) {
+                        let at_us = coord.now_us();
+                        let record = control_record(at_us, conn, Dir::Out, "close", 0);
+                        coord.log().with(|s| s.push_frame(record));
+                    }
+                }
+                return WriterEnd::Disconnected;
+            }
+        }
+    }
+    WriterEnd::QueueClosed
+}
+
+impl Coordinator {
+    /// Records a frame written on `conn` and applies its effect.
+    pub(crate) fn written(&self, conn: u64, text: &str, effect: Effect) {
+        let at_us = self.now_us();
+        let record = text_record(at_us, conn, Dir::Out, text, &parse(text));
+        let freed_slot = self.log().with(|s| {
+            s.push_frame(record);
+            match effect {
+                Effect::None => false,
+                Effect::JobWritten(i) => {
+                    if let Some(job) = s.jobs.get_mut(i) {
+                        job.sent_us.get_or_insert(at_us);
+                    }
+                    false
+                }
+                Effect::CancelWritten(i) => {
+                    if let Some(job) = s.jobs.get_mut(i) {
+                        job.cancel_sent_us.get_or_insert(at_us);
+                    }
+                    true
+                }
+            }
+        });
+        if freed_slot {
+            self.wake_driver();
+        }
+    }
+}

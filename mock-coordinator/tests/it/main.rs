@@ -1,0 +1,13 @@
+//! Integration tests of the mock coordinator, one binary with a module per
+//! topic. Every test drives the coordinator with a real tokio-tungstenite
+//! client (`client`) over loopback TCP or an in-memory duplex pipe; tests
+//! about timing run in paused tokio time, where the pipe keeps them exact.
+
+mod arrivals;
+mod backpressure;
+mod binary;
+mod cancels;
+mod client;
+mod faults;
+mod handshake;
+mod record;
