@@ -29,16 +29,25 @@ fn match_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
 
 fn check_job(job: &JobView, calls: &[&BackendCall], found: &mut Vec<Violation>) {
     let relayed = job.bytes.as_bytes();
-    let at_us = job.first_terminal_us().or(job.chunks.last().map(|c| c.at_us)).unwrap_or(0);
+    let at_us = job
+        .first_terminal_us()
+        .or(job.chunks.last().map(|c| c.at_us))
+        .unwrap_or(0);
     let done = job.own_terminals().any(|t| matches!(t.what, Terminal::Done { .. }));
     let mut flag = |detail: String| found.push(Violation::new(MATCH_BACKEND.name, Some(&job.job), at_us, detail));
     if calls.len() > 1 {
-        flag(format!("served by {} backend requests; one job must be one request", calls.len()));
+        flag(format!(
+            "served by {} backend requests; one job must be one request",
+            calls.len()
+        ));
         return;
     }
     let Some(call) = calls.first() else {
         if done || !relayed.is_empty() {
-            flag(format!("{} bytes relayed but no backend request carried this job", relayed.len()));
+            flag(format!(
+                "{} bytes relayed but no backend request carried this job",
+                relayed.len()
+            ));
         }
         return;
     };
@@ -48,20 +57,41 @@ fn check_job(job: &JobView, calls: &[&BackendCall], found: &mut Vec<Violation>) 
     }
     let written = call.body.as_bytes();
     if done && relayed != written {
-        flag(format!("job_done, but relayed {} bytes != backend wrote {} bytes{}", relayed.len(), written.len(), first_difference(relayed, written)));
+        flag(format!(
+            "job_done, but relayed {} bytes != backend wrote {} bytes{}",
+            relayed.len(),
+            written.len(),
+            first_difference(relayed, written)
+        ));
     } else if !done && !written.starts_with(relayed) {
-        flag(format!("relayed {} bytes are not a prefix of the {} bytes the backend wrote{}", relayed.len(), written.len(), first_difference(relayed, written)));
+        flag(format!(
+            "relayed {} bytes are not a prefix of the {} bytes the backend wrote{}",
+            relayed.len(),
+            written.len(),
+            first_difference(relayed, written)
+        ));
     }
     for terminal in job.own_terminals() {
-        if let Terminal::Error { bytes_emitted: Some(claimed), code, .. } = &terminal.what
+        if let Terminal::Error {
+            bytes_emitted: Some(claimed),
+            code,
+            ..
+        } = &terminal.what
             && *claimed != relayed.len() as u64
         {
-            flag(format!("job_error {code} claims bytes_emitted {claimed}, but {} bytes were relayed", relayed.len()));
+            flag(format!(
+                "job_error {code} claims bytes_emitted {claimed}, but {} bytes were relayed",
+                relayed.len()
+            ));
         }
     }
 }
 
 /// ", first difference at byte N" (or empty when one is a prefix of the other).
 fn first_difference(a: &[u8], b: &[u8]) -> String {
-    a.iter().zip(b).position(|(x, y)| x != y).map(|i| format!(", first difference at byte {i}")).unwrap_or_default()
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .map(|i| format!(", first difference at byte {i}"))
+        .unwrap_or_default()
 }

@@ -28,11 +28,19 @@ fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
         if conn_alive && !links.overlaps(cancel_us, cancel_us + bound_us) {
             check_stream_closed(view, job, cancel_us, bound_us, &mut found);
         }
-        for frame_us in job.chunks.iter().map(|c| c.at_us).chain(job.own_terminals().map(|t| t.at_us)) {
+        for frame_us in job
+            .chunks
+            .iter()
+            .map(|c| c.at_us)
+            .chain(job.own_terminals().map(|t| t.at_us))
+        {
             let allowed_us = cancel_us + bound_us + all.covered_us(cancel_us, frame_us);
             if frame_us > allowed_us {
                 let late_ms = (frame_us - cancel_us) as f64 / 1e3;
-                let detail = format!("frame arrived {late_ms:.1} ms after the cancel (bound {} ms)", config.bounds.cancel_close_ms);
+                let detail = format!(
+                    "frame arrived {late_ms:.1} ms after the cancel (bound {} ms)",
+                    config.bounds.cancel_close_ms
+                );
                 found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), frame_us, detail));
                 break;
             }
@@ -44,7 +52,9 @@ fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
 /// Whether the connection the job was sent on was still open at `until_us`.
 fn session_alive(view: &TraceView, job: &JobView, until_us: u64) -> bool {
     let conn = job.sends[0].conn;
-    view.sessions.get(&conn).is_none_or(|s| s.closed_us.is_none_or(|closed| closed > until_us))
+    view.sessions
+        .get(&conn)
+        .is_none_or(|s| s.closed_us.is_none_or(|closed| closed > until_us))
 }
 
 fn check_stream_closed(view: &TraceView, job: &JobView, cancel_us: u64, bound_us: u64, found: &mut Vec<Violation>) {
@@ -52,10 +62,18 @@ fn check_stream_closed(view: &TraceView, job: &JobView, cancel_us: u64, bound_us
         let end_us = call.end_us.unwrap_or(u64::MAX);
         if end_us > cancel_us + bound_us {
             let detail = match call.end_us {
-                Some(end) => format!("backend stream closed {:.1} ms after the cancel", (end - cancel_us) as f64 / 1e3),
+                Some(end) => format!(
+                    "backend stream closed {:.1} ms after the cancel",
+                    (end - cancel_us) as f64 / 1e3
+                ),
                 None => "backend stream never closed after the cancel".to_owned(),
             };
-            found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), cancel_us + bound_us, detail));
+            found.push(Violation::new(
+                CLOSES_STREAM.name,
+                Some(&job.job),
+                cancel_us + bound_us,
+                detail,
+            ));
         }
     }
 }

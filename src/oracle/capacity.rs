@@ -49,7 +49,10 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Viol
             }
             EventKind::AgentJobRejected { job, code, in_flight } => {
                 if code == "out_of_capacity" && taken < config.max_concurrent {
-                    let detail = format!("rejected out_of_capacity while only {taken} of {} slots were taken", config.max_concurrent);
+                    let detail = format!(
+                        "rejected out_of_capacity while only {taken} of {} slots were taken",
+                        config.max_concurrent
+                    );
                     found.push(Violation::new(rule, Some(job), event.at_us, detail));
                 }
                 (job, *in_flight)
@@ -70,14 +73,22 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Viol
 fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
-        let claimed = job.terminals.iter().find(|t| t.what.error_code() == Some("out_of_capacity"));
+        let claimed = job
+            .terminals
+            .iter()
+            .find(|t| t.what.error_code() == Some("out_of_capacity"));
         let Some(claimed) = claimed else { continue };
         let decided = view.agent_events.iter().any(|e| {
             matches!(&e.kind, EventKind::AgentJobRejected { job: j, code, .. } if *j == job.job && code == "out_of_capacity")
         });
         if !decided {
             let detail = "out_of_capacity frame without an out_of_capacity admission decision";
-            found.push(Violation::new(OUT_OF_CAPACITY_TRUTHFUL.name, Some(&job.job), claimed.at_us, detail));
+            found.push(Violation::new(
+                OUT_OF_CAPACITY_TRUTHFUL.name,
+                Some(&job.job),
+                claimed.at_us,
+                detail,
+            ));
         }
     }
     found
@@ -94,7 +105,10 @@ fn closed_at(call: &BackendCall, view: &TraceView, crashes: &[u64], config: &Ora
         EventKind::AgentSlotFreed { job, .. } if call.job.as_deref() == Some(job.as_str()) => Some(e.at_us),
         _ => None,
     });
-    let released = freed.chain(crashes.iter().copied()).filter(|&t| t >= call.start_us && t <= end_us).min();
+    let released = freed
+        .chain(crashes.iter().copied())
+        .filter(|&t| t >= call.start_us && t <= end_us)
+        .min();
     match released {
         Some(release_us) if call.end.as_deref() == Some("client_gone") && end_us <= release_us + grace_us => release_us,
         _ => end_us,
@@ -115,7 +129,10 @@ fn streams_within_limit(view: &TraceView, config: &OracleConfig) -> Vec<Violatio
     for (at, delta, job) in edges {
         open += i64::from(delta);
         if delta > 0 && open > config.max_concurrent as i64 {
-            let detail = format!("{open} backend streams open at once, max_concurrent is {}", config.max_concurrent);
+            let detail = format!(
+                "{open} backend streams open at once, max_concurrent is {}",
+                config.max_concurrent
+            );
             found.push(Violation::new(STREAMS_WITHIN_LIMIT.name, job, at, detail));
         }
     }

@@ -28,8 +28,14 @@ fn enforced(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
         let sent_us = job.sends[0].at_us;
         let deadline_us = sent_us + job.sends[0].deadline_ms * 1_000;
         let limit_us = deadline_us + slack_us;
-        if let Some(early) = job.own_terminals().find(|t| t.what.error_code() == Some(TIMEOUT_CODE) && t.at_us < deadline_us) {
-            let detail = format!("backend_timeout {:.1} ms before the deadline elapsed", (deadline_us - early.at_us) as f64 / 1e3);
+        if let Some(early) = job
+            .own_terminals()
+            .find(|t| t.what.error_code() == Some(TIMEOUT_CODE) && t.at_us < deadline_us)
+        {
+            let detail = format!(
+                "backend_timeout {:.1} ms before the deadline elapsed",
+                (deadline_us - early.at_us) as f64 / 1e3
+            );
             found.push(Violation::new(ENFORCED.name, Some(&job.job), early.at_us, detail));
         }
         if excused(view, job, limit_us) || links.overlaps(sent_us, limit_us) {
@@ -48,13 +54,22 @@ fn excused(view: &TraceView, job: &JobView, limit_us: u64) -> bool {
     let cancelled = job.cancel_us.is_some_and(|c| c <= limit_us) && job.cancelled_before_terminal();
     let lost = job.session_lost_us.is_some_and(|l| l <= limit_us);
     let conn = job.sends[0].conn;
-    let closed = view.sessions.get(&conn).and_then(|s| s.closed_us).is_some_and(|c| c <= limit_us);
+    let closed = view
+        .sessions
+        .get(&conn)
+        .and_then(|s| s.closed_us)
+        .is_some_and(|c| c <= limit_us);
     cancelled || lost || closed
 }
 
 fn check_terminal(view: &TraceView, job: &JobView, deadline_us: u64, limit_us: u64, found: &mut Vec<Violation>) {
     let Some(terminal) = job.own_terminals().next() else {
-        found.push(Violation::new(ENFORCED.name, Some(&job.job), limit_us, "no terminal frame by deadline + slack"));
+        found.push(Violation::new(
+            ENFORCED.name,
+            Some(&job.job),
+            limit_us,
+            "no terminal frame by deadline + slack",
+        ));
         return;
     };
     if terminal.at_us > limit_us {
@@ -63,18 +78,26 @@ fn check_terminal(view: &TraceView, job: &JobView, deadline_us: u64, limit_us: u
         found.push(Violation::new(ENFORCED.name, Some(&job.job), terminal.at_us, detail));
         return;
     }
-    if terminal.at_us <= deadline_us || terminal.what.error_code() == Some(TIMEOUT_CODE) {
+    if terminal.what.error_code() == Some(TIMEOUT_CODE) {
         return;
     }
-    // Ended after the deadline for another reason: only true if the backend
-    // had already finished or failed by the deadline.
-    let backend_done_by = view.executions_of(&job.job).filter_map(|c| c.end_us).max();
-    if backend_done_by.is_none_or(|end| end > deadline_us) {
+    // The agent's deadline falls between the job's sending and its backend
+    // request's arrival, plus `deadline_ms`. A backend stream still open
+    // after the latest possible agent deadline proves the deadline cut the
+    // job, so the terminal frame must say so. (A job rejected before any
+    // backend request, or served in time, may end with any code.)
+    let deadline_ms = job.sends[0].deadline_ms;
+    let cut = view
+        .executions_of(&job.job)
+        .any(|c| c.end_us.is_none_or(|end| end > c.start_us + deadline_ms * 1_000));
+    if cut {
         let what = match &terminal.what {
             Terminal::Done { .. } => "job_done",
             Terminal::Error { code, .. } => code,
         };
-        let detail = format!("the deadline passed with the backend still streaming, yet the job ended with {what}, not {TIMEOUT_CODE}");
+        let detail = format!(
+            "the backend was still streaming when the deadline passed, yet the job ended with {what}, not {TIMEOUT_CODE}"
+        );
         found.push(Violation::new(ENFORCED.name, Some(&job.job), terminal.at_us, detail));
     }
 }

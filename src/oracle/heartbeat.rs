@@ -44,7 +44,13 @@ fn check_session(
     // After a cut link a connection stays wedged until it is closed: only
     // the time before the first cut is judged.
     let end_us = session.closed_us.unwrap_or(view.end_us);
-    let judged_until = links.0.iter().map(|&(from, _)| from).filter(|&f| f >= ready_us && f <= end_us).min().unwrap_or(end_us);
+    let judged_until = links
+        .0
+        .iter()
+        .map(|&(from, _)| from)
+        .filter(|&f| f >= ready_us && f <= end_us)
+        .min()
+        .unwrap_or(end_us);
     let rule = SCHEDULE.name;
     let mut previous_us = ready_us;
     for (index, beat) in session.heartbeats.iter().enumerate() {
@@ -53,17 +59,39 @@ fn check_session(
         }
         let gap_us = beat.at_us - previous_us;
         if gap_us > interval_us + tolerance_us + all.covered_us(previous_us, beat.at_us) {
-            found.push(Violation::new(rule, None, beat.at_us, format!("no heartbeat for {:.1} ms on conn {}", gap_us as f64 / 1e3, session.conn)));
+            found.push(Violation::new(
+                rule,
+                None,
+                beat.at_us,
+                format!(
+                    "no heartbeat for {:.1} ms on conn {}",
+                    gap_us as f64 / 1e3,
+                    session.conn
+                ),
+            ));
         }
         let quiet = !all.overlaps(previous_us.saturating_sub(interval_us), beat.at_us);
         if index > 0 && quiet && gap_us + tolerance_us < interval_us {
-            found.push(Violation::new(rule, None, beat.at_us, format!("heartbeat only {:.1} ms after the previous one on conn {}", gap_us as f64 / 1e3, session.conn)));
+            found.push(Violation::new(
+                rule,
+                None,
+                beat.at_us,
+                format!(
+                    "heartbeat only {:.1} ms after the previous one on conn {}",
+                    gap_us as f64 / 1e3,
+                    session.conn
+                ),
+            ));
         }
         previous_us = beat.at_us;
     }
     let open_to_the_end = session.closed_us.is_none() && judged_until == end_us;
     if open_to_the_end && end_us - previous_us > interval_us + tolerance_us + all.covered_us(previous_us, end_us) {
-        let detail = format!("no heartbeat for the last {:.1} ms of conn {}", (end_us - previous_us) as f64 / 1e3, session.conn);
+        let detail = format!(
+            "no heartbeat for the last {:.1} ms of conn {}",
+            (end_us - previous_us) as f64 / 1e3,
+            session.conn
+        );
         found.push(Violation::new(rule, None, end_us, detail));
     }
 }
@@ -72,7 +100,11 @@ fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
     for session in view.sessions.values() {
         for beat in &session.heartbeats {
-            let jobs_on_conn = view.jobs.values().filter(|j| j.sends.iter().any(|s| s.conn == session.conn && s.kind != JobKind::Malformed));
+            let jobs_on_conn = view.jobs.values().filter(|j| {
+                j.sends
+                    .iter()
+                    .any(|s| s.conn == session.conn && s.kind != JobKind::Malformed)
+            });
             let (mut surely, mut possibly) = (0_u64, 0_u64);
             for job in jobs_on_conn {
                 surely += u64::from(surely_executing(job, beat));
@@ -80,7 +112,10 @@ fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
             }
             let possibly = possibly.min(config.max_concurrent);
             if beat.what < surely || beat.what > possibly {
-                let detail = format!("queue_depth {} but between {surely} and {possibly} jobs were executing", beat.what);
+                let detail = format!(
+                    "queue_depth {} but between {surely} and {possibly} jobs were executing",
+                    beat.what
+                );
                 found.push(Violation::new(QUEUE_DEPTH.name, None, beat.at_us, detail));
             }
         }
@@ -88,11 +123,21 @@ fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     found
 }
 
-/// Sent before the heartbeat and not yet answered when it was read.
+/// Sent before the heartbeat and not yet answered when it was read (sends
+/// and answers pair up in order, so a re-send counts once its predecessor
+/// is answered).
 fn possibly_executing(job: &JobView, beat: &Seen<u64>) -> bool {
-    let sent = job.sends.iter().any(|s| s.seq < beat.seq && s.conn == beat.conn);
-    let answered = job.own_terminals().any(|t| t.seq < beat.seq && t.conn == beat.conn);
-    sent && !answered
+    let sent = job
+        .sends
+        .iter()
+        .filter(|s| s.seq < beat.seq && s.conn == beat.conn)
+        .count();
+    let answered = job
+        .terminals
+        .iter()
+        .filter(|t| t.seq < beat.seq && t.conn == beat.conn)
+        .count();
+    sent > answered
 }
 
 /// A chunk came before the heartbeat and the terminal after it (frames of one

@@ -1,5 +1,7 @@
-//! Hosts: no simulated host's software stops by itself (a returned error or
-//! a panic), and the mock coordinator flagged no protocol violation.
+//! Hosts and records: no simulated host's software stops by itself (a
+//! returned error or a panic), the mock coordinator flagged no protocol
+//! violation, and no record source dropped records (an incomplete trace
+//! cannot be judged).
 
 use super::{OracleConfig, Rule, Violation};
 use crate::trace::TraceView;
@@ -18,6 +20,23 @@ pub const COORDINATOR_PROTOCOL: Rule = Rule {
     check: coordinator_protocol,
 };
 
+/// The trace is complete.
+pub const RECORDS_COMPLETE: Rule = Rule {
+    name: "records_complete",
+    summary: "no record source hit its bound and dropped records, so every rule saw everything",
+    check: records_complete,
+};
+
+fn records_complete(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+    view.records_dropped
+        .iter()
+        .map(|(source, count)| {
+            let detail = format!("{count} {source} dropped at their bound: the trace is incomplete");
+            Violation::new(RECORDS_COMPLETE.name, None, view.end_us, detail)
+        })
+        .collect()
+}
+
 fn stay_up(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     view.host_stops
         .iter()
@@ -29,5 +48,8 @@ fn stay_up(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
 }
 
 fn coordinator_protocol(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
-    view.coordinator_flags.iter().map(|(at, what)| Violation::new(COORDINATOR_PROTOCOL.name, None, *at, what.clone())).collect()
+    view.coordinator_flags
+        .iter()
+        .map(|(at, job, what)| Violation::new(COORDINATOR_PROTOCOL.name, job.as_deref(), *at, what.clone()))
+        .collect()
 }

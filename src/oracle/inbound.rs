@@ -25,8 +25,14 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig) -> Vec<Violat
             continue;
         }
         let due_us = send.at_us + bound_us;
-        let paused = view.read_pauses.iter().any(|&(from, until)| send.at_us >= from && send.at_us < until);
-        let alive = view.sessions.get(&send.conn).is_none_or(|s| s.closed_us.is_none_or(|c| c > due_us));
+        let paused = view
+            .read_pauses
+            .iter()
+            .any(|&(from, until)| send.at_us >= from && send.at_us < until);
+        let alive = view
+            .sessions
+            .get(&send.conn)
+            .is_none_or(|s| s.closed_us.is_none_or(|c| c > due_us));
         if !paused || !alive || due_us > view.end_us || links.overlaps(send.at_us, due_us) {
             continue;
         }
@@ -35,7 +41,12 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig) -> Vec<Violat
                 "sent while the coordinator was not reading; no admission decision within {} ms",
                 config.bounds.inbound_decision_ms
             );
-            found.push(Violation::new(WHILE_OUTBOUND_BLOCKED.name, Some(&job.job), due_us, detail));
+            found.push(Violation::new(
+                WHILE_OUTBOUND_BLOCKED.name,
+                Some(&job.job),
+                due_us,
+                detail,
+            ));
         }
     }
     found

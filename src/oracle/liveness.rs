@@ -18,16 +18,37 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     let windows = link_disruptions(view);
     let mut found = Vec::new();
     let mut disruptions: Vec<(u64, String)> = vec![(0, "the start of the run".to_owned())];
-    disruptions.extend(view.sessions.values().filter_map(|s| s.closed_us.map(|c| (c, format!("conn {} closing", s.conn)))));
-    disruptions.extend(view.faults.iter().filter(|(_, action, hosts)| cuts_session(*action, hosts)).map(|(at, action, hosts)| (*at, format!("{} {}", action.name(), hosts.join("/")))));
+    disruptions.extend(
+        view.sessions
+            .values()
+            .filter_map(|s| s.closed_us.map(|c| (c, format!("conn {} closing", s.conn)))),
+    );
+    disruptions.extend(
+        view.faults
+            .iter()
+            .filter(|(_, action, hosts)| cuts_session(*action, hosts))
+            .map(|(at, action, hosts)| (*at, format!("{} {}", action.name(), hosts.join("/")))),
+    );
     for (at_us, what) in disruptions {
         let healed_us = windows.heal_after(at_us);
         let deadline_us = healed_us + bound_us;
-        let ready = view.sessions.values().filter_map(|s| s.ready_us).any(|r| r >= at_us && r <= deadline_us);
+        let ready = view
+            .sessions
+            .values()
+            .filter_map(|s| s.ready_us)
+            .any(|r| r >= at_us && r <= deadline_us);
         let judged = deadline_us <= view.end_us || view.phase_us(crate::trace::Phase::SettleBoundHit).is_some();
         if !ready && judged {
-            let detail = format!("no session reached steady state within {} ms after {what} healed", config.bounds.reconnect_within_ms);
-            found.push(Violation::new(RECONNECTS.name, None, deadline_us.min(view.end_us), detail));
+            let detail = format!(
+                "no session reached steady state within {} ms after {what} healed",
+                config.bounds.reconnect_within_ms
+            );
+            found.push(Violation::new(
+                RECONNECTS.name,
+                None,
+                deadline_us.min(view.end_us),
+                detail,
+            ));
         }
     }
     found.extend(serves_again(view));
@@ -46,9 +67,17 @@ fn cuts_session(action: FaultAction, hosts: &[String]) -> bool {
 /// A session still open at the end that was sent jobs answered at least one.
 fn serves_again(view: &TraceView) -> Vec<Violation> {
     let mut found = Vec::new();
-    for session in view.sessions.values().filter(|s| s.ready_us.is_some() && s.closed_us.is_none()) {
+    for session in view
+        .sessions
+        .values()
+        .filter(|s| s.ready_us.is_some() && s.closed_us.is_none())
+    {
         let on_conn = |conn: u64| conn == session.conn;
-        let sent = view.jobs.values().filter(|j| j.sends.iter().any(|s| on_conn(s.conn))).count();
+        let sent = view
+            .jobs
+            .values()
+            .filter(|j| j.sends.iter().any(|s| on_conn(s.conn)))
+            .count();
         let answered = view.jobs.values().any(|j| j.terminals.iter().any(|t| on_conn(t.conn)));
         if sent > 0 && !answered {
             let detail = format!("conn {} was sent {sent} job(s) and answered none", session.conn);

@@ -81,7 +81,12 @@ pub struct Violation {
 impl Violation {
     /// A violation of `rule` at `at_us`.
     pub fn new(rule: &'static str, job: Option<&str>, at_us: u64, detail: impl Into<String>) -> Self {
-        Self { rule, job: job.map(str::to_owned), at_us, detail: detail.into() }
+        Self {
+            rule,
+            job: job.map(str::to_owned),
+            at_us,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -118,6 +123,7 @@ pub const RULES: &[Rule] = &[
     liveness::RECONNECTS,
     hosts::STAY_UP,
     hosts::COORDINATOR_PROTOCOL,
+    hosts::RECORDS_COMPLETE,
 ];
 
 /// The rule named `name`, if there is one.
@@ -138,7 +144,11 @@ pub struct Verdict {
 
 /// Runs every rule not named in `skip` over `trace`.
 pub fn judge(trace: &Trace, config: &OracleConfig, skip: &BTreeSet<String>) -> Verdict {
-    let view = TraceView::build(&trace.events);
+    judge_view(&TraceView::build(&trace.events), config, skip)
+}
+
+/// [`judge`] on an already indexed trace.
+pub fn judge_view(view: &TraceView, config: &OracleConfig, skip: &BTreeSet<String>) -> Verdict {
     let mut verdict = Verdict::default();
     for rule in RULES {
         if skip.contains(rule.name) {
@@ -146,7 +156,7 @@ pub fn judge(trace: &Trace, config: &OracleConfig, skip: &BTreeSet<String>) -> V
             continue;
         }
         verdict.checked.push(rule.name);
-        let mut found = (rule.check)(&view, config);
+        let mut found = (rule.check)(view, config);
         found.sort_by_key(|v| v.at_us);
         verdict.violations.extend(found);
     }
@@ -157,12 +167,14 @@ pub fn judge(trace: &Trace, config: &OracleConfig, skip: &BTreeSet<String>) -> V
 mod tests {
     use super::*;
 
+    /// No two oracle rules share a name.
     #[test]
     fn rule_names_are_unique() {
         let names: BTreeSet<_> = RULES.iter().map(|r| r.name).collect();
         assert_eq!(names.len(), RULES.len());
     }
 
+    /// A skipped rule is listed as skipped and does not run.
     #[test]
     fn skipped_rules_do_not_run() {
         let skip: BTreeSet<String> = ["hosts_stay_up".to_owned()].into();

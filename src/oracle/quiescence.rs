@@ -27,7 +27,9 @@ pub const OUTBOUND_BOUNDED: Rule = Rule {
 };
 
 fn in_flight_zero(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
-    let Some(settled_us) = view.phase_us(Phase::Settled) else { return Vec::new() };
+    let Some(settled_us) = view.phase_us(Phase::Settled) else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
     let last = view.agent_events.iter().rev().find_map(|e| match &e.kind {
         EventKind::AgentJobAdmitted { job, in_flight }
@@ -39,12 +41,30 @@ fn in_flight_zero(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
         && in_flight != 0
         && !agent_restarted_after(view, at_us)
     {
-        let detail = format!("agent still holds {in_flight} slot(s) after the world settled (last change with this job)");
-        found.push(Violation::new(IN_FLIGHT_ZERO.name, Some(job), view.end_us.max(settled_us), detail));
+        let detail =
+            format!("agent still holds {in_flight} slot(s) after the world settled (last change with this job)");
+        found.push(Violation::new(
+            IN_FLIGHT_ZERO.name,
+            Some(job),
+            view.end_us.max(settled_us),
+            detail,
+        ));
     }
-    for call in view.backend_calls.iter().filter(|c| c.is_execution() && c.end_us.is_none()) {
-        let detail = format!("backend {} request {} still streaming after the world settled", call.backend, call.request);
-        found.push(Violation::new(IN_FLIGHT_ZERO.name, call.job.as_deref(), view.end_us, detail));
+    for call in view
+        .backend_calls
+        .iter()
+        .filter(|c| c.is_execution() && c.end_us.is_none())
+    {
+        let detail = format!(
+            "backend {} request {} still streaming after the world settled",
+            call.backend, call.request
+        );
+        found.push(Violation::new(
+            IN_FLIGHT_ZERO.name,
+            call.job.as_deref(),
+            view.end_us,
+            detail,
+        ));
     }
     found
 }
@@ -52,20 +72,36 @@ fn in_flight_zero(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
 /// A crash of the agent after `at_us` wipes its slots.
 fn agent_restarted_after(view: &TraceView, at_us: u64) -> bool {
     view.faults.iter().any(|(t, action, hosts)| {
-        *t >= at_us && *action == crate::trace::FaultAction::Crash && hosts.iter().any(|h| h == super::windows::AGENT_HOST)
+        *t >= at_us
+            && *action == crate::trace::FaultAction::Crash
+            && hosts.iter().any(|h| h == super::windows::AGENT_HOST)
     })
 }
 
 fn settles(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
-    let Some(hit_us) = view.phase_us(Phase::SettleBoundHit) else { return Vec::new() };
+    let Some(hit_us) = view.phase_us(Phase::SettleBoundHit) else {
+        return Vec::new();
+    };
     let unsettled: Vec<&str> = view
         .jobs
         .values()
-        .filter(|j| !j.sends.is_empty() && j.terminals.is_empty() && j.session_lost_us.is_none() && j.cancel_us.is_none())
+        .filter(|j| {
+            j.sends.iter().any(|s| s.kind != crate::trace::JobKind::Malformed)
+                && j.terminals.is_empty()
+                && j.session_lost_us.is_none()
+                && j.cancel_us.is_none()
+        })
         .map(|j| j.job.as_str())
         .collect();
-    let open_streams = view.backend_calls.iter().filter(|c| c.is_execution() && c.end_us.is_none()).count();
-    let connected = view.sessions.values().any(|s| s.ready_us.is_some() && s.closed_us.is_none());
+    let open_streams = view
+        .backend_calls
+        .iter()
+        .filter(|c| c.is_execution() && c.end_us.is_none())
+        .count();
+    let connected = view
+        .sessions
+        .values()
+        .any(|s| s.ready_us.is_some() && s.closed_us.is_none());
     let detail = format!(
         "settle_ms_max ran out: {} job(s) unanswered{}, {open_streams} backend stream(s) open, agent {}",
         unsettled.len(),
@@ -87,7 +123,10 @@ fn outbound_bounded(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
         .max_by_key(|&(bytes, at)| (bytes, std::cmp::Reverse(at)));
     match worst {
         Some((bytes, at_us)) if bytes > limit => {
-            let detail = format!("{bytes} outbound bytes queued, bound is {} + {}", config.outbound_queue_bytes_max, config.bounds.outbound_slack_bytes);
+            let detail = format!(
+                "{bytes} outbound bytes queued, bound is {} + {}",
+                config.outbound_queue_bytes_max, config.bounds.outbound_slack_bytes
+            );
             vec![Violation::new(OUTBOUND_BOUNDED.name, None, at_us, detail)]
         }
         _ => Vec::new(),

@@ -41,6 +41,7 @@ fn excused(job: &JobView) -> bool {
 fn exactly_one(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
+        check_invalid_answer(job, &mut found);
         let owed = job.sends.iter().filter(|s| s.kind != JobKind::Malformed).count();
         if owed == 0 || excused(job) || job.terminals.len() >= owed {
             continue;
@@ -86,21 +87,48 @@ fn no_frame_after(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
         for chunk in &job.chunks {
-            let last_send = job.sends.iter().filter(|s| s.seq < chunk.seq).map(|s| s.seq).max();
-            let Some(last_send) = last_send else {
-                found.push(Violation::new(NO_FRAME_AFTER.name, Some(&job.job), chunk.at_us, "chunk for a job never sent"));
-                continue;
-            };
-            let terminal = job.own_terminals().find(|t| t.seq > last_send && t.seq < chunk.seq);
-            if let Some(terminal) = terminal {
+            // Sends and answers pair up in order (a re-send may be answered
+            // after the original): a chunk is late only when every send
+            // before it has already been answered.
+            let sent = job.sends.iter().filter(|s| s.seq < chunk.seq).count();
+            let answered = job.terminals.iter().filter(|t| t.seq < chunk.seq).count();
+            if sent == 0 {
                 found.push(Violation::new(
                     NO_FRAME_AFTER.name,
                     Some(&job.job),
                     chunk.at_us,
-                    format!("chunk of {} bytes arrived after the terminal frame at {} µs", chunk.what, terminal.at_us),
+                    "chunk for a job never sent",
                 ));
+            } else if answered >= sent {
+                let last = job
+                    .terminals
+                    .iter()
+                    .filter(|t| t.seq < chunk.seq)
+                    .map(|t| t.at_us)
+                    .max()
+                    .unwrap_or(0);
+                let detail = format!(
+                    "chunk of {} bytes arrived after the terminal frame at {last} µs",
+                    chunk.what
+                );
+                found.push(Violation::new(NO_FRAME_AFTER.name, Some(&job.job), chunk.at_us, detail));
             }
         }
     }
     found
+}
+
+/// A job frame with a usable id but a bad field is answered `invalid_job`.
+fn check_invalid_answer(job: &JobView, found: &mut Vec<Violation>) {
+    if job.first_send().map(|s| s.kind) != Some(JobKind::Invalid) {
+        return;
+    }
+    let Some(first) = job.own_terminals().next() else {
+        return;
+    };
+    if first.what.error_code() != Some("invalid_job") {
+        let got = first.what.error_code().unwrap_or("job_done");
+        let detail = format!("an invalid job frame was answered {got}, not invalid_job");
+        found.push(Violation::new(EXACTLY_ONE.name, Some(&job.job), first.at_us, detail));
+    }
 }

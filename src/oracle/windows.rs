@@ -46,7 +46,12 @@ impl Windows {
         let mut heal = at_us;
         // Windows may chain (a crash during a partition): follow them.
         loop {
-            let next = self.0.iter().filter(|&&(a, b)| a <= heal && b > heal).map(|&(_, b)| b).max();
+            let next = self
+                .0
+                .iter()
+                .filter(|&&(a, b)| a <= heal && b > heal)
+                .map(|&(_, b)| b)
+                .max();
             match next {
                 Some(end) => heal = end,
                 None => return heal,
@@ -112,6 +117,7 @@ fn same_hosts(a: &[String], b: &[String]) -> bool {
 mod tests {
     use super::*;
 
+    /// Overlapping disruption windows are counted once.
     #[test]
     fn overlapping_windows_count_once() {
         let windows = Windows(vec![(0, 10), (5, 20), (30, 40)]);
@@ -119,6 +125,7 @@ mod tests {
         assert_eq!(windows.covered_us(8, 35), 12 + 5);
     }
 
+    /// Healing follows windows that chain into each other.
     #[test]
     fn heal_follows_chained_windows() {
         let windows = Windows(vec![(0, 10), (5, 20)]);
@@ -126,6 +133,7 @@ mod tests {
         assert_eq!(windows.heal_after(25), 25);
     }
 
+    /// A partition lasts until its repair, a crash until the heal.
     #[test]
     fn partition_lasts_until_repair_or_heal() {
         let view = TraceView {

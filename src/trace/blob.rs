@@ -69,6 +69,7 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// A blob is written as its length and SHA-256, not its bytes.
     #[test]
     fn serialises_as_length_and_digest() {
         let json = serde_json::to_string(&Blob::new(b"abc")).unwrap();
@@ -78,6 +79,7 @@ mod tests {
         );
     }
 
+    /// Hex encoding pads every byte to two digits.
     #[test]
     fn hex_pads_each_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0]), "000fa0");

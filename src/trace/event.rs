@@ -3,7 +3,7 @@
 //! fault schedule, and (for what nothing outside can see) the agent's
 //! observer hooks. Every event serialises to one JSON object.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::blob::Blob;
 
@@ -39,7 +39,7 @@ pub enum Phase {
 }
 
 /// A fault the harness applied, or healed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultAction {
     /// Every message between two hosts is dropped (connections wedge).
@@ -83,7 +83,10 @@ pub enum JobKind {
     Normal,
     /// A job reusing the id of an earlier one.
     Duplicate,
-    /// A job with a missing or ill-typed field.
+    /// A job frame with a usable `job_id` but a missing or ill-typed field:
+    /// it must be answered with `invalid_job`.
+    Invalid,
+    /// A frame without a usable `job_id`: it cannot be answered.
     Malformed,
 }
 
@@ -92,9 +95,17 @@ pub enum JobKind {
 #[serde(tag = "frame", rename_all = "snake_case")]
 pub enum Terminal {
     /// `job_done`.
-    Done { tokens_in: u64, tokens_out: u64, duration_ms: u64 },
+    Done {
+        tokens_in: u64,
+        tokens_out: u64,
+        duration_ms: u64,
+    },
     /// `job_error`.
-    Error { code: String, tokens_emitted: u64, bytes_emitted: Option<u64> },
+    Error {
+        code: String,
+        tokens_emitted: u64,
+        bytes_emitted: Option<u64>,
+    },
 }
 
 impl Terminal {
@@ -118,6 +129,9 @@ pub enum EventKind {
     Fault { action: FaultAction, hosts: Vec<String> },
     /// A host's software ended by itself (returned or panicked).
     HostStopped { host: String, error: Option<String> },
+    /// A record source hit its bound and dropped `count` records, so the
+    /// trace is incomplete.
+    RecordsDropped { source: String, count: u64 },
 
     // ---- the coordinator's log ----
     /// The coordinator accepted a connection.
@@ -126,10 +140,17 @@ pub enum EventKind {
     SessionReady { conn: u64, models: Vec<String> },
     /// A connection ended.
     SessionClosed { conn: u64, reason: String },
-    /// The coordinator's reading of `conn` paused until `until_us`.
-    ReadPaused { conn: Option<u64>, until_us: u64 },
+    /// The coordinator held back reading `conn` until `until_us`: not at
+    /// all (`slow` false) or at a few frames per second (`slow` true).
+    ReadBlocked { conn: u64, until_us: u64, slow: bool },
     /// A `job` frame was written to `conn`.
-    JobSent { job: String, conn: u64, model: String, deadline_ms: u64, kind: JobKind },
+    JobSent {
+        job: String,
+        conn: u64,
+        model: String,
+        deadline_ms: u64,
+        kind: JobKind,
+    },
     /// A job came due while no session existed; it was never sent.
     JobUndeliverable { job: String },
     /// A `job_cancel` frame was written.
@@ -145,7 +166,14 @@ pub enum EventKind {
     /// A `heartbeat` frame was read.
     Heartbeat { conn: u64, queue_depth: u64 },
     /// The coordinator itself flagged a protocol violation by the agent.
-    CoordinatorFlagged { conn: Option<u64>, what: String },
+    CoordinatorFlagged {
+        conn: u64,
+        kind: String,
+        job: Option<String>,
+        what: String,
+    },
+    /// A scripted coordinator action that could not be carried out.
+    CoordinatorNote { what: String },
 
     // ---- the backends' records ----
     /// A request reached a backend.
@@ -179,7 +207,11 @@ pub enum EventKind {
     /// A job was rejected without taking a slot.
     AgentJobRejected { job: String, code: String, in_flight: u64 },
     /// A job released its slot.
-    AgentSlotFreed { job: String, in_flight: u64, cancelled: bool },
+    AgentSlotFreed {
+        job: String,
+        in_flight: u64,
+        cancelled: bool,
+    },
     /// Outbound bytes queued but not yet handed to the socket.
     AgentOutboundQueued { bytes: u64, frames: u64 },
     /// An inbound frame could not be decoded.

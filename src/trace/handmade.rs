@@ -44,13 +44,24 @@ impl TraceBuilder {
 
     /// A connection that is opened and reaches steady state at once.
     pub fn session(self, at_ms: u64, conn: u64) -> Self {
-        self.at(at_ms, EventKind::SessionOpened { conn })
-            .at(at_ms, EventKind::SessionReady { conn, models: vec!["m".into()] })
+        self.at(at_ms, EventKind::SessionOpened { conn }).at(
+            at_ms,
+            EventKind::SessionReady {
+                conn,
+                models: vec!["m".into()],
+            },
+        )
     }
 
     /// A connection ends.
     pub fn session_closed(self, at_ms: u64, conn: u64) -> Self {
-        self.at(at_ms, EventKind::SessionClosed { conn, reason: "closed".into() })
+        self.at(
+            at_ms,
+            EventKind::SessionClosed {
+                conn,
+                reason: "closed".into(),
+            },
+        )
     }
 
     /// A well-formed job with model `m` is sent.
@@ -60,7 +71,16 @@ impl TraceBuilder {
 
     /// A job of the given kind is sent.
     pub fn job_of_kind(self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, kind: JobKind) -> Self {
-        self.at(at_ms, EventKind::JobSent { job: job.into(), conn, model: "m".into(), deadline_ms, kind })
+        self.at(
+            at_ms,
+            EventKind::JobSent {
+                job: job.into(),
+                conn,
+                model: "m".into(),
+                deadline_ms,
+                kind,
+            },
+        )
     }
 
     /// A chunk carrying `bytes` is read.
@@ -68,19 +88,48 @@ impl TraceBuilder {
         let entry = self.reassembled.entry(job.to_owned()).or_default();
         entry.0 = us(at_ms);
         entry.1.extend_from_slice(bytes);
-        self.at(at_ms, EventKind::Chunk { job: job.into(), conn, len: bytes.len() as u64 })
+        self.at(
+            at_ms,
+            EventKind::Chunk {
+                job: job.into(),
+                conn,
+                len: bytes.len() as u64,
+            },
+        )
     }
 
     /// A `job_done` is read.
     pub fn done(self, at_ms: u64, job: &str, conn: u64) -> Self {
-        let terminal = Terminal::Done { tokens_in: 1, tokens_out: 1, duration_ms: 1 };
-        self.at(at_ms, EventKind::TerminalReceived { job: job.into(), conn, terminal })
+        let terminal = Terminal::Done {
+            tokens_in: 1,
+            tokens_out: 1,
+            duration_ms: 1,
+        };
+        self.at(
+            at_ms,
+            EventKind::TerminalReceived {
+                job: job.into(),
+                conn,
+                terminal,
+            },
+        )
     }
 
     /// A `job_error` with `code` is read.
     pub fn error(self, at_ms: u64, job: &str, conn: u64, code: &str) -> Self {
-        let terminal = Terminal::Error { code: code.into(), tokens_emitted: 0, bytes_emitted: None };
-        self.at(at_ms, EventKind::TerminalReceived { job: job.into(), conn, terminal })
+        let terminal = Terminal::Error {
+            code: code.into(),
+            tokens_emitted: 0,
+            bytes_emitted: None,
+        };
+        self.at(
+            at_ms,
+            EventKind::TerminalReceived {
+                job: job.into(),
+                conn,
+                terminal,
+            },
+        )
     }
 
     /// A `job_cancel` is sent.
@@ -127,23 +176,49 @@ impl TraceBuilder {
 
     /// The agent admits `job`, now holding `in_flight` slots.
     pub fn admitted(self, at_ms: u64, job: &str, in_flight: u64) -> Self {
-        self.at(at_ms, EventKind::AgentJobAdmitted { job: job.into(), in_flight })
+        self.at(
+            at_ms,
+            EventKind::AgentJobAdmitted {
+                job: job.into(),
+                in_flight,
+            },
+        )
     }
 
     /// The agent rejects `job` with `code` while holding `in_flight` slots.
     pub fn rejected(self, at_ms: u64, job: &str, code: &str, in_flight: u64) -> Self {
-        self.at(at_ms, EventKind::AgentJobRejected { job: job.into(), code: code.into(), in_flight })
+        self.at(
+            at_ms,
+            EventKind::AgentJobRejected {
+                job: job.into(),
+                code: code.into(),
+                in_flight,
+            },
+        )
     }
 
     /// The agent frees `job`'s slot, now holding `in_flight` slots.
     pub fn freed(self, at_ms: u64, job: &str, in_flight: u64) -> Self {
-        self.at(at_ms, EventKind::AgentSlotFreed { job: job.into(), in_flight, cancelled: false })
+        self.at(
+            at_ms,
+            EventKind::AgentSlotFreed {
+                job: job.into(),
+                in_flight,
+                cancelled: false,
+            },
+        )
     }
 
     /// The trace, in time order (stable), with each job's reassembled bytes.
     pub fn build(mut self) -> Trace {
         for (job, (at_us, bytes)) in std::mem::take(&mut self.reassembled) {
-            self.events.push(Event::new(at_us, EventKind::JobBytes { job, bytes: Blob::from(bytes) }));
+            self.events.push(Event::new(
+                at_us,
+                EventKind::JobBytes {
+                    job,
+                    bytes: Blob::from(bytes),
+                },
+            ));
         }
         self.events.sort_by_key(|event| event.at_us);
         Trace::from_events(self.events)

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
 pub use event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
-pub use view::{BackendCall, JobView, Seen, Send, SessionView, TraceView};
+pub use view::{BackendCall, JobSend, JobView, Seen, SessionView, TraceView};
 
 /// Where an event came from; orders events that share a timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,7 +43,9 @@ impl Trace {
     /// stable, so events of one source at one instant keep their order.
     pub fn merge(mut tagged: Vec<(Source, Event)>) -> Self {
         tagged.sort_by_key(|(source, event)| (event.at_us, *source));
-        Self { events: tagged.into_iter().map(|(_, event)| event).collect() }
+        Self {
+            events: tagged.into_iter().map(|(_, event)| event).collect(),
+        }
     }
 
     /// A trace holding `events` in the given order (hand-made traces).
@@ -100,7 +102,11 @@ pub fn first_divergence(a: &Trace, b: &Trace) -> Option<Divergence> {
     let count_max = lines_a.len().max(lines_b.len());
     (0..count_max).find_map(|index| {
         let (first, second) = (lines_a.get(index), lines_b.get(index));
-        (first != second).then(|| Divergence { index, first: first.cloned(), second: second.cloned() })
+        (first != second).then(|| Divergence {
+            index,
+            first: first.cloned(),
+            second: second.cloned(),
+        })
     })
 }
 
@@ -112,6 +118,7 @@ mod tests {
         Event::new(at_us, EventKind::Phase { phase })
     }
 
+    /// Merging orders events by time, then by source.
     #[test]
     fn merge_orders_by_time_then_source() {
         let trace = Trace::merge(vec![
@@ -130,6 +137,7 @@ mod tests {
         );
     }
 
+    /// The trace hash is the SHA-256 of exactly the JSONL bytes written.
     #[test]
     fn hash_is_sha256_of_the_jsonl_bytes() {
         let trace = Trace::from_events(vec![phase(0, Phase::Scripted)]);
@@ -139,6 +147,7 @@ mod tests {
         assert_eq!(trace.hash(), hex(&Sha256::digest(&bytes)));
     }
 
+    /// The first differing event is found, and equal traces have none.
     #[test]
     fn divergence_names_the_first_differing_event() {
         let a = Trace::from_events(vec![phase(0, Phase::Scripted), phase(9, Phase::Settled)]);
@@ -149,6 +158,7 @@ mod tests {
         assert_eq!(first_divergence(&a, &a), None);
     }
 
+    /// A trace that ends early diverges where it ends.
     #[test]
     fn divergence_reports_a_shorter_trace() {
         let a = Trace::from_events(vec![phase(0, Phase::Scripted)]);

@@ -8,7 +8,7 @@ use super::event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
 
 /// One `job` frame the coordinator sent (a job id may be sent more than once).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Send {
+pub struct JobSend {
     pub at_us: u64,
     /// Index of the event in the trace (orders events of one instant).
     pub seq: usize,
@@ -34,7 +34,7 @@ pub struct Seen<T> {
 pub struct JobView {
     pub job: String,
     /// Every `job` frame sent with this id, in order.
-    pub sends: Vec<Send>,
+    pub sends: Vec<JobSend>,
     /// Every chunk read, in order.
     pub chunks: Vec<Seen<u64>>,
     /// Every terminal frame read, in order.
@@ -50,13 +50,15 @@ pub struct JobView {
 
 impl JobView {
     /// The first send, if the job was ever sent.
-    pub fn first_send(&self) -> Option<&Send> {
+    pub fn first_send(&self) -> Option<&JobSend> {
         self.sends.first()
     }
 
     /// Terminal frames other than `duplicate_job` rejections of a re-send.
     pub fn own_terminals(&self) -> impl Iterator<Item = &Seen<Terminal>> {
-        self.terminals.iter().filter(|t| t.what.error_code() != Some("duplicate_job"))
+        self.terminals
+            .iter()
+            .filter(|t| t.what.error_code() != Some("duplicate_job"))
     }
 
     /// Time of the first terminal frame, if any.
@@ -114,15 +116,18 @@ pub struct TraceView {
     pub jobs: BTreeMap<String, JobView>,
     pub sessions: BTreeMap<u64, SessionView>,
     pub backend_calls: Vec<BackendCall>,
-    /// `(from_us, until_us)` of every coordinator read pause.
+    /// `(from_us, until_us)` of every window in which the coordinator held
+    /// back reading (paused or slowed).
     pub read_pauses: Vec<(u64, u64)>,
     /// `(at_us, action, hosts)` of every fault, in order.
     pub faults: Vec<(u64, FaultAction, Vec<String>)>,
     pub phases: Vec<(u64, Phase)>,
     /// `(at_us, host, error)` of hosts whose software stopped by itself.
     pub host_stops: Vec<(u64, String, Option<String>)>,
-    /// `(at_us, what)` flagged by the coordinator.
-    pub coordinator_flags: Vec<(u64, String)>,
+    /// `(at_us, job, "kind: what")` flagged by the coordinator.
+    pub coordinator_flags: Vec<(u64, Option<String>, String)>,
+    /// `(source, count)` of records dropped for hitting a bound.
+    pub records_dropped: Vec<(String, u64)>,
     /// The agent observer's events, in order.
     pub agent_events: Vec<Event>,
     /// Time of the last event.
@@ -142,7 +147,10 @@ impl TraceView {
 
     /// Time the given phase began, if it did.
     pub fn phase_us(&self, wanted: Phase) -> Option<u64> {
-        self.phases.iter().find(|(_, phase)| *phase == wanted).map(|(at, _)| *at)
+        self.phases
+            .iter()
+            .find(|(_, phase)| *phase == wanted)
+            .map(|(at, _)| *at)
     }
 
     /// Microseconds of `[from_us, to_us)` during which the coordinator was
@@ -156,11 +164,16 @@ impl TraceView {
 
     /// The execution requests backends recorded for `job`.
     pub fn executions_of<'a>(&'a self, job: &'a str) -> impl Iterator<Item = &'a BackendCall> + 'a {
-        self.backend_calls.iter().filter(move |call| call.is_execution() && call.job.as_deref() == Some(job))
+        self.backend_calls
+            .iter()
+            .filter(move |call| call.is_execution() && call.job.as_deref() == Some(job))
     }
 
     fn job_mut(&mut self, job: &str) -> &mut JobView {
-        self.jobs.entry(job.to_owned()).or_insert_with(|| JobView { job: job.to_owned(), ..JobView::default() })
+        self.jobs.entry(job.to_owned()).or_insert_with(|| JobView {
+            job: job.to_owned(),
+            ..JobView::default()
+        })
     }
 
     fn add(&mut self, seq: usize, event: &Event) {
@@ -169,8 +182,13 @@ impl TraceView {
             EventKind::Phase { phase } => self.phases.push((at, *phase)),
             EventKind::Fault { action, hosts } => self.faults.push((at, *action, hosts.clone())),
             EventKind::HostStopped { host, error } => self.host_stops.push((at, host.clone(), error.clone())),
-            EventKind::CoordinatorFlagged { what, .. } => self.coordinator_flags.push((at, what.clone())),
-            EventKind::ReadPaused { until_us, .. } => self.read_pauses.push((at, *until_us)),
+            EventKind::CoordinatorFlagged { kind, job, what, .. } => {
+                self.coordinator_flags
+                    .push((at, job.clone(), format!("{kind}: {what}")));
+            }
+            EventKind::ReadBlocked { until_us, .. } => self.read_pauses.push((at, *until_us)),
+            EventKind::CoordinatorNote { .. } => {}
+            EventKind::RecordsDropped { source, count } => self.records_dropped.push((source.clone(), *count)),
             EventKind::BackendRequest { .. } | EventKind::BackendEnd { .. } => self.add_backend(at, &event.kind),
             EventKind::SessionOpened { .. }
             | EventKind::SessionReady { .. }
@@ -189,7 +207,11 @@ impl TraceView {
             | EventKind::Heartbeat { conn, .. } => *conn,
             _ => return,
         };
-        let session = self.sessions.entry(conn).or_insert_with(|| SessionView { conn, opened_us: at, ..Default::default() });
+        let session = self.sessions.entry(conn).or_insert_with(|| SessionView {
+            conn,
+            opened_us: at,
+            ..Default::default()
+        });
         match kind {
             EventKind::SessionReady { .. } => session.ready_us = session.ready_us.or(Some(at)),
             EventKind::SessionClosed { reason, .. } => {
@@ -197,7 +219,12 @@ impl TraceView {
                 session.reason = Some(reason.clone());
             }
             EventKind::Heartbeat { queue_depth, .. } => {
-                session.heartbeats.push(Seen { at_us: at, seq, conn, what: *queue_depth });
+                session.heartbeats.push(Seen {
+                    at_us: at,
+                    seq,
+                    conn,
+                    what: *queue_depth,
+                });
             }
             _ => {}
         }
@@ -207,7 +234,13 @@ impl TraceView {
         let Some(job) = kind.job() else { return };
         let view = self.job_mut(job);
         match kind {
-            EventKind::JobSent { conn, model, deadline_ms, kind, .. } => view.sends.push(Send {
+            EventKind::JobSent {
+                conn,
+                model,
+                deadline_ms,
+                kind,
+                ..
+            } => view.sends.push(JobSend {
                 at_us: at,
                 seq,
                 conn: *conn,
@@ -217,9 +250,19 @@ impl TraceView {
             }),
             EventKind::JobUndeliverable { .. } => view.undeliverable_us = view.undeliverable_us.or(Some(at)),
             EventKind::CancelSent { .. } => view.cancel_us = view.cancel_us.or(Some(at)),
-            EventKind::Chunk { conn, len, .. } => view.chunks.push(Seen { at_us: at, seq, conn: *conn, what: *len }),
+            EventKind::Chunk { conn, len, .. } => view.chunks.push(Seen {
+                at_us: at,
+                seq,
+                conn: *conn,
+                what: *len,
+            }),
             EventKind::TerminalReceived { conn, terminal, .. } => {
-                view.terminals.push(Seen { at_us: at, seq, conn: *conn, what: terminal.clone() });
+                view.terminals.push(Seen {
+                    at_us: at,
+                    seq,
+                    conn: *conn,
+                    what: terminal.clone(),
+                });
             }
             EventKind::JobSessionLost { .. } => view.session_lost_us = view.session_lost_us.or(Some(at)),
             EventKind::JobBytes { bytes, .. } => view.bytes = bytes.clone(),
@@ -229,7 +272,14 @@ impl TraceView {
 
     fn add_backend(&mut self, at: u64, kind: &EventKind) {
         match kind {
-            EventKind::BackendRequest { backend, request, job, method, path, .. } => self.backend_calls.push(BackendCall {
+            EventKind::BackendRequest {
+                backend,
+                request,
+                job,
+                method,
+                path,
+                ..
+            } => self.backend_calls.push(BackendCall {
                 backend: backend.clone(),
                 request: *request,
                 job: job.clone(),
@@ -241,8 +291,19 @@ impl TraceView {
                 end: None,
                 body: Blob::default(),
             }),
-            EventKind::BackendEnd { backend, request, status, end, body, .. } => {
-                let call = self.backend_calls.iter_mut().rev().find(|c| &c.backend == backend && c.request == *request);
+            EventKind::BackendEnd {
+                backend,
+                request,
+                status,
+                end,
+                body,
+                ..
+            } => {
+                let call = self
+                    .backend_calls
+                    .iter_mut()
+                    .rev()
+                    .find(|c| &c.backend == backend && c.request == *request);
                 if let Some(call) = call {
                     call.end_us = Some(at);
                     call.status = Some(*status);
@@ -280,13 +341,18 @@ fn kind_is_agent(kind: &EventKind) -> bool {
 mod tests {
     use super::*;
 
+    /// Read pauses count only where they overlap the asked span.
     #[test]
     fn pauses_stretch_only_over_the_overlap() {
-        let view = TraceView { read_pauses: vec![(100, 200), (500, 600)], ..TraceView::default() };
+        let view = TraceView {
+            read_pauses: vec![(100, 200), (500, 600)],
+            ..TraceView::default()
+        };
         assert_eq!(view.paused_us_within(150, 550), 50 + 50);
         assert_eq!(view.paused_us_within(0, 50), 0);
     }
 
+    /// A backend end event completes the request it names.
     #[test]
     fn backend_end_completes_its_request() {
         let events = vec![
@@ -317,6 +383,9 @@ mod tests {
         ];
         let view = TraceView::build(&events);
         let call = view.executions_of("j").next().unwrap();
-        assert_eq!((call.start_us, call.end_us, call.body.as_bytes()), (1, Some(9), &b"xyz"[..]));
+        assert_eq!(
+            (call.start_us, call.end_us, call.body.as_bytes()),
+            (1, Some(9), &b"xyz"[..])
+        );
     }
 }

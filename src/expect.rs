@@ -1,0 +1,196 @@
+//! `[expect]`: the counts and latency thresholds a run must meet, and the
+//! oracle bounds a scenario implies (defaults derived from its timeouts and
+//! network, overridable key by key).
+
+use serde::Serialize;
+
+pub use crate::metrics::{ERROR_CODES, OUTCOME_KEYS};
+use crate::metrics::{Metrics, Percentiles};
+use crate::oracle::{Bounds, OracleConfig};
+use crate::scenario::Scenario;
+use crate::scenario::model::{CountBound, PercentileBound};
+
+/// Base of the cancel and deadline bounds, before network latency is added.
+pub const CLOSE_BOUND_BASE_MS: u64 = 1_000;
+/// Base of the heartbeat tolerance, before network latency is added.
+pub const HEARTBEAT_TOLERANCE_BASE_MS: u64 = 1_000;
+/// Default `inbound_decision_ms`.
+pub const INBOUND_DECISION_MS_DEFAULT: u64 = 1_000;
+/// Default `outbound_slack_bytes`: one large frame being handed over.
+pub const OUTBOUND_SLACK_BYTES_DEFAULT: u64 = 64 * 1024;
+
+/// The oracle's configuration for `scenario`.
+pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
+    let expect = &scenario.expect;
+    let session = &scenario.agent.session;
+    let round_trip_ms = 2 * scenario.network.latency_max_ms;
+    let close_ms = CLOSE_BOUND_BASE_MS + 2 * round_trip_ms;
+    // Worst case after a heal: a wedged session noticed by the idle timeout,
+    // the longest jittered backoff sleep, then connect and two handshake
+    // steps, each across the network.
+    let reconnect_ms = session.idle_timeout_ms
+        + session.backoff_max_ms * 6 / 5
+        + session.connect_timeout_ms
+        + 2 * session.handshake_step_timeout_ms
+        + 2 * round_trip_ms;
+    OracleConfig {
+        max_concurrent: u64::from(scenario.agent.max_concurrent),
+        heartbeat_interval_ms: session.heartbeat_interval_ms,
+        outbound_queue_bytes_max: session.outbound_queue_bytes_max as u64,
+        bounds: Bounds {
+            cancel_close_ms: expect.cancel_close_ms.unwrap_or(close_ms),
+            deadline_slack_ms: expect.deadline_slack_ms.unwrap_or(close_ms),
+            heartbeat_tolerance_ms: expect
+                .heartbeat_tolerance_ms
+                .unwrap_or(HEARTBEAT_TOLERANCE_BASE_MS + round_trip_ms),
+            reconnect_within_ms: expect.reconnect_within_ms.unwrap_or(reconnect_ms),
+            inbound_decision_ms: expect.inbound_decision_ms.unwrap_or(INBOUND_DECISION_MS_DEFAULT),
+            outbound_slack_bytes: expect.outbound_slack_bytes.unwrap_or(OUTBOUND_SLACK_BYTES_DEFAULT),
+        },
+    }
+}
+
+/// One expectation a run did not meet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unmet {
+    /// The `[expect]` key, e.g. `outcomes.done` or `latency.e2e_ms.p99`.
+    pub key: String,
+    /// Expected versus measured, in one sentence.
+    pub detail: String,
+}
+
+/// How a run fared against `[expect]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ExpectReport {
+    /// Expectations checked.
+    pub checked: usize,
+    pub unmet: Vec<Unmet>,
+}
+
+/// Checks `metrics` against the scenario's `[expect]` counts and latencies.
+pub fn check(scenario: &Scenario, metrics: &Metrics) -> ExpectReport {
+    let expect = &scenario.expect;
+    let mut report = ExpectReport::default();
+    for (key, bound) in &expect.outcomes {
+        let value = metrics.outcomes.get(key).copied().unwrap_or(0);
+        check_count(&mut report, &format!("outcomes.{key}"), bound, value);
+    }
+    for (code, bound) in &expect.error_codes {
+        let value = metrics.error_codes.get(code).copied().unwrap_or(0);
+        check_count(&mut report, &format!("error_codes.{code}"), bound, value);
+    }
+    let latency = &expect.latency;
+    for (key, bound, measured) in [
+        ("ttfc_ms", latency.ttfc_ms, &metrics.ttfc_ms),
+        ("inter_chunk_ms", latency.inter_chunk_ms, &metrics.inter_chunk_ms),
+        ("e2e_ms", latency.e2e_ms, &metrics.e2e_ms),
+    ] {
+        if let Some(bound) = bound {
+            check_percentiles(&mut report, key, &bound, measured);
+        }
+    }
+    report
+}
+
+fn check_count(report: &mut ExpectReport, key: &str, bound: &CountBound, value: u64) {
+    report.checked += 1;
+    let ok = bound.eq.is_none_or(|eq| value == eq)
+        && bound.min.is_none_or(|min| value >= min)
+        && bound.max.is_none_or(|max| value <= max);
+    if !ok {
+        let mut wanted = Vec::new();
+        if let Some(eq) = bound.eq {
+            wanted.push(format!("= {eq}"));
+        }
+        if let Some(min) = bound.min {
+            wanted.push(format!(">= {min}"));
+        }
+        if let Some(max) = bound.max {
+            wanted.push(format!("<= {max}"));
+        }
+        report.unmet.push(Unmet {
+            key: key.to_owned(),
+            detail: format!("expected {}, got {value}", wanted.join(" and ")),
+        });
+    }
+}
+
+fn check_percentiles(report: &mut ExpectReport, key: &str, bound: &PercentileBound, measured: &Percentiles) {
+    for (name, limit, value) in [
+        ("p50", bound.p50, measured.p50),
+        ("p90", bound.p90, measured.p90),
+        ("p99", bound.p99, measured.p99),
+    ] {
+        let Some(limit) = limit else { continue };
+        report.checked += 1;
+        let full_key = format!("latency.{key}.{name}");
+        if measured.count == 0 {
+            report.unmet.push(Unmet {
+                key: full_key,
+                detail: "no samples to measure".to_owned(),
+            });
+        } else if value > limit {
+            report.unmet.push(Unmet {
+                key: full_key,
+                detail: format!("expected <= {limit} ms, got {value:.3} ms"),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Count bounds are inclusive and an unmet one says expected and got.
+    #[test]
+    fn count_bounds_are_inclusive() {
+        let mut report = ExpectReport::default();
+        check_count(
+            &mut report,
+            "outcomes.done",
+            &CountBound {
+                min: Some(2),
+                max: Some(3),
+                eq: None,
+            },
+            3,
+        );
+        check_count(
+            &mut report,
+            "outcomes.done",
+            &CountBound {
+                min: Some(2),
+                max: Some(3),
+                eq: None,
+            },
+            4,
+        );
+        check_count(
+            &mut report,
+            "outcomes.error",
+            &CountBound {
+                min: None,
+                max: None,
+                eq: Some(0),
+            },
+            0,
+        );
+        assert_eq!(report.checked, 3);
+        assert_eq!(report.unmet.len(), 1);
+        assert_eq!(report.unmet[0].detail, "expected >= 2 and <= 3, got 4");
+    }
+
+    /// A latency threshold with no sample is unmet.
+    #[test]
+    fn percentile_without_samples_is_unmet() {
+        let mut report = ExpectReport::default();
+        let bound = PercentileBound {
+            p50: Some(10.0),
+            p90: None,
+            p99: None,
+        };
+        check_percentiles(&mut report, "e2e_ms", &bound, &Percentiles::default());
+        assert_eq!(report.unmet[0].key, "latency.e2e_ms.p50");
+    }
+}

@@ -1,0 +1,187 @@
+//! One run: a scenario and a seed through the world, the oracle and the
+//! expectations, into a [`RunReport`]; optionally twice, to check that the
+//! trace is the same byte for byte.
+
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::Serialize;
+
+use crate::expect::{ExpectReport, check, oracle_config};
+use crate::metrics::Metrics;
+use crate::oracle::{Verdict, Violation, judge_view};
+use crate::scenario::Scenario;
+use crate::scenario::model::SkipRule;
+use crate::trace::{Divergence, Trace, TraceView, first_divergence};
+use crate::wall::Stopwatch;
+use crate::world::{self, WorldRun, panics};
+
+/// The rule reported when the simulation itself panicked.
+pub const SIMULATION_PANIC_RULE: &str = "hosts_stay_up";
+
+/// What was asked of one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Keep the trace in the report (for `--trace`).
+    pub keep_trace: bool,
+    /// Run twice and compare the traces.
+    pub check_determinism: bool,
+}
+
+/// The result of a determinism check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeterminismReport {
+    /// Hash of the second run.
+    pub second_hash: String,
+    /// Where the traces first differ (`None`: identical).
+    pub divergence: Option<DivergenceReport>,
+}
+
+/// [`Divergence`] in report form.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DivergenceReport {
+    pub index: usize,
+    pub first: Option<String>,
+    pub second: Option<String>,
+}
+
+impl From<Divergence> for DivergenceReport {
+    fn from(d: Divergence) -> Self {
+        Self {
+            index: d.index,
+            first: d.first,
+            second: d.second,
+        }
+    }
+}
+
+/// Everything known about one run of one scenario with one seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The scenario file as given on the command line.
+    pub file: String,
+    pub scenario: String,
+    pub seed: u64,
+    /// The command that replays this run.
+    pub replay: String,
+    /// SHA-256 over the trace's JSONL.
+    pub trace_hash: String,
+    pub trace_events: usize,
+    pub settled: bool,
+    pub verdict: Verdict,
+    /// The scenario's rule opt-outs, with their reasons.
+    pub skip_rules: Vec<SkipRule>,
+    pub expect: ExpectReport,
+    pub metrics: Metrics,
+    /// Simulated time covered, in ms.
+    pub sim_ms: f64,
+    /// Wall time the (first) run took, in ms.
+    pub wall_ms: f64,
+    pub determinism: Option<DeterminismReport>,
+    /// The trace itself, when asked for.
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+}
+
+impl RunReport {
+    /// No violation and every expectation met.
+    pub fn passed(&self) -> bool {
+        self.verdict.violations.is_empty() && self.expect.unmet.is_empty()
+    }
+
+    /// The determinism check found two different traces.
+    pub fn nondeterministic(&self) -> bool {
+        self.determinism.as_ref().is_some_and(|d| d.divergence.is_some())
+    }
+
+    /// Simulated milliseconds per wall millisecond.
+    pub fn speed(&self) -> f64 {
+        if self.wall_ms > 0.0 {
+            self.sim_ms / self.wall_ms
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> &str {
+        &self.replay
+    }
+}
+
+/// `simctl run <file> --seed <seed>`.
+pub fn replay_command(file: &str, seed: u64) -> String {
+    format!("simctl run {file} --seed {seed}")
+}
+
+/// Runs the world, turning a panic of the simulation itself into a trace
+/// that the oracle reports (the harness must never die with the run).
+fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, String> {
+    match catch_unwind(AssertUnwindSafe(|| world::run(scenario, seed))) {
+        Ok(run) => Ok(run),
+        Err(payload) => {
+            let mut messages = panics::take_captured();
+            panics::stop_capture();
+            if messages.is_empty() {
+                let text = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+                messages.push(text.unwrap_or_else(|| "unknown panic".to_owned()));
+            }
+            Err(messages.join("; "))
+        }
+    }
+}
+
+/// Runs `scenario` (from `file`) with `seed`.
+pub fn run_one(file: &str, scenario: &Scenario, seed: u64, options: RunOptions) -> RunReport {
+    let stopwatch = Stopwatch::start();
+    let outcome = run_world(scenario, seed);
+    let wall_ms = stopwatch.elapsed().as_secs_f64() * 1e3;
+    let (trace, sim_us, settled, panic) = match outcome {
+        Ok(run) => (run.trace, run.sim_us, run.settled, None),
+        Err(message) => (Trace::default(), 0, false, Some(message)),
+    };
+    let view = TraceView::build(&trace.events);
+    let skip: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
+    let mut verdict = judge_view(&view, &oracle_config(scenario), &skip);
+    if let Some(message) = panic {
+        verdict.violations.insert(
+            0,
+            Violation::new(
+                SIMULATION_PANIC_RULE,
+                None,
+                sim_us,
+                format!("the simulation panicked: {message}"),
+            ),
+        );
+    }
+    let metrics = Metrics::of(&view);
+    let expect = check(scenario, &metrics);
+    let trace_hash = trace.hash();
+    let determinism = options.check_determinism.then(|| {
+        let again = run_world(scenario, seed).map(|run| run.trace).unwrap_or_default();
+        DeterminismReport {
+            second_hash: again.hash(),
+            divergence: first_divergence(&trace, &again).map(Into::into),
+        }
+    });
+    RunReport {
+        file: file.to_owned(),
+        scenario: scenario.name.clone(),
+        seed,
+        replay: replay_command(file, seed),
+        trace_hash,
+        trace_events: trace.events.len(),
+        settled,
+        verdict,
+        skip_rules: scenario.expect.skip_rules.clone(),
+        expect,
+        metrics,
+        sim_ms: sim_us as f64 / 1e3,
+        wall_ms,
+        determinism,
+        trace: options.keep_trace.then_some(trace),
+    }
+}

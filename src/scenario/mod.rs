@@ -1,0 +1,14 @@
+//! Scenario files: the schema ([`model`]), reading and error locations
+//! ([`load`], [`locate`], [`error`]), cross-checks ([`validate`]) and the
+//! agent configuration a scenario implies ([`agent`]).
+
+pub mod agent;
+pub mod error;
+pub mod load;
+pub mod locate;
+pub mod model;
+pub mod validate;
+
+pub use error::ScenarioError;
+pub use load::{SCENARIO_BYTES_MAX, load, parse};
+pub use model::Scenario;

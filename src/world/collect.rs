@@ -1,0 +1,354 @@
+//! Turning the records of a finished run into trace events: the
+//! coordinator's log (sessions, frames in arrival order, job records, read
+//! windows, its own violations), every backend's request records, the
+//! agent's observer events, and the harness's own events.
+
+use mock_backends::{Recorder, RequestEnd, RequestRecord};
+use mock_coordinator::{Dir, FrameRecord, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
+use provider_agent::observer::AgentEvent;
+use serde_json::Value;
+
+use crate::trace::{Blob, Event, EventKind, JobKind, Source, Terminal, Trace};
+
+/// The protocol's default `deadline_ms`, applied by the agent when a job
+/// frame omits the field.
+pub const DEADLINE_MS_PROTOCOL_DEFAULT: u64 = 60_000;
+
+/// Everything recorded during one run.
+pub struct Records<'a> {
+    pub world: Vec<Event>,
+    pub log: LogSnapshot,
+    pub backends: &'a [Recorder],
+    pub agent: Vec<(u64, AgentEvent)>,
+    /// Agent events dropped past their bound.
+    pub agent_dropped: u64,
+    /// End of the run: open read windows are closed here.
+    pub end_us: u64,
+}
+
+/// The merged trace of a run.
+pub fn trace_of(records: Records<'_>) -> Trace {
+    let mut tagged: Vec<(Source, Event)> = records.world.into_iter().map(|e| (Source::World, e)).collect();
+    let dropped = [
+        ("agent events", records.agent_dropped),
+        ("coordinator frames", records.log.frames_dropped),
+    ];
+    for (source, count) in dropped.into_iter().filter(|(_, count)| *count > 0) {
+        let kind = EventKind::RecordsDropped {
+            source: source.to_owned(),
+            count,
+        };
+        tagged.push((Source::World, Event::new(records.end_us, kind)));
+    }
+    tagged.extend(
+        coordinator_events(&records.log, records.end_us)
+            .into_iter()
+            .map(|e| (Source::Coordinator, e)),
+    );
+    for recorder in records.backends {
+        tagged.extend(
+            recorder
+                .records()
+                .iter()
+                .flat_map(backend_events)
+                .map(|e| (Source::Backend, e)),
+        );
+    }
+    tagged.extend(
+        records
+            .agent
+            .into_iter()
+            .map(|(at, e)| (Source::Agent, Event::new(at, agent_event(e)))),
+    );
+    Trace::merge(tagged)
+}
+
+/// A job's id in the trace; malformed frames without one get a stand-in.
+fn trace_job_id(job: &JobRecord) -> String {
+    if job.job_id.is_empty() {
+        format!("malformed#{}", job.index)
+    } else {
+        job.job_id.clone()
+    }
+}
+
+fn coordinator_events(log: &LogSnapshot, end_us: u64) -> Vec<Event> {
+    let mut events = Vec::new();
+    for session in &log.sessions {
+        events.push(Event::new(
+            session.connected_us,
+            EventKind::SessionOpened { conn: session.conn },
+        ));
+        if let Some(closed_us) = session.closed_us {
+            let reason = session
+                .close_reason
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), tagged_text);
+            events.push(Event::new(
+                closed_us,
+                EventKind::SessionClosed {
+                    conn: session.conn,
+                    reason,
+                },
+            ));
+        }
+    }
+    events.extend(log.jobs.iter().flat_map(job_events));
+    for window in &log.read_windows {
+        let slow = matches!(window.block, ReadBlock::Slow { .. });
+        let until_us = window.end_us.unwrap_or(end_us);
+        events.push(Event::new(
+            window.start_us,
+            EventKind::ReadBlocked {
+                conn: window.conn,
+                until_us,
+                slow,
+            },
+        ));
+    }
+    for v in &log.violations {
+        let (kind, job) = (json_text(&v.kind), v.job_id.clone());
+        events.push(Event::new(
+            v.at_us,
+            EventKind::CoordinatorFlagged {
+                conn: v.conn,
+                kind,
+                job,
+                what: v.what.clone(),
+            },
+        ));
+    }
+    events.extend(
+        log.notes
+            .iter()
+            .map(|n| Event::new(n.at_us, EventKind::CoordinatorNote { what: n.what.clone() })),
+    );
+    events.extend(log.frames.iter().filter_map(frame_event));
+    // Within one instant (one 1 ms step) nothing the coordinator wrote can
+    // have been answered yet, so frames read come first; the sort is stable,
+    // so reads keep the order the coordinator read them in.
+    events.sort_by_key(|e| (e.at_us, !is_read(&e.kind)));
+    events
+}
+
+/// Whether the event is a frame the coordinator read from the agent.
+fn is_read(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Chunk { .. }
+            | EventKind::TerminalReceived { .. }
+            | EventKind::Heartbeat { .. }
+            | EventKind::SessionReady { .. }
+    )
+}
+
+fn job_events(job: &JobRecord) -> Vec<Event> {
+    let id = trace_job_id(job);
+    let mut events = Vec::new();
+    let kind = match job.kind {
+        CoordJobKind::Normal => JobKind::Normal,
+        CoordJobKind::Duplicate { .. } => JobKind::Duplicate,
+        CoordJobKind::Malformed(how) if how.expected_error_code().is_some() => JobKind::Invalid,
+        CoordJobKind::Malformed(_) => JobKind::Malformed,
+    };
+    if let (Some(sent_us), Some(conn)) = (job.sent_us, job.conn) {
+        let deadline_ms = job.deadline_ms.unwrap_or(DEADLINE_MS_PROTOCOL_DEFAULT);
+        events.push(Event::new(
+            sent_us,
+            EventKind::JobSent {
+                job: id.clone(),
+                conn,
+                model: job.model.clone(),
+                deadline_ms,
+                kind,
+            },
+        ));
+    } else if job.undeliverable.is_some() {
+        events.push(Event::new(
+            job.scheduled_us,
+            EventKind::JobUndeliverable { job: id.clone() },
+        ));
+    }
+    if let (Some(lost_us), Some(conn)) = (job.session_lost_us, job.conn) {
+        events.push(Event::new(lost_us, EventKind::JobSessionLost { job: id.clone(), conn }));
+    }
+    if let Some(last) = job.chunks.last().filter(|_| kind != JobKind::Duplicate) {
+        events.push(Event::new(
+            last.at_us,
+            EventKind::JobBytes {
+                job: id,
+                bytes: Blob::new(&job.bytes),
+            },
+        ));
+    }
+    events
+}
+
+/// The trace event of one frame, for the frames the oracle reads in order.
+fn frame_event(frame: &FrameRecord) -> Option<Event> {
+    let conn = frame.conn;
+    let kind = match (frame.dir, frame.kind.as_str()) {
+        (Dir::Out, "job_cancel") => EventKind::CancelSent {
+            job: frame.job_id.clone()?,
+            conn,
+        },
+        (Dir::In, "job_chunk") => EventKind::Chunk {
+            job: frame.job_id.clone()?,
+            conn,
+            len: frame.data_len.unwrap_or(0) as u64,
+        },
+        (Dir::In, "job_done" | "job_error") => {
+            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            EventKind::TerminalReceived {
+                job: frame.job_id.clone()?,
+                conn,
+                terminal: terminal_of(&text),
+            }
+        }
+        (Dir::In, "heartbeat") => {
+            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            EventKind::Heartbeat {
+                conn,
+                queue_depth: text.get("queue_depth")?.as_u64()?,
+            }
+        }
+        (Dir::In, "capabilities") => {
+            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            EventKind::SessionReady {
+                conn,
+                models: model_ids(&text),
+            }
+        }
+        _ => return None,
+    };
+    Some(Event::new(frame.at_us, kind))
+}
+
+fn terminal_of(frame: &Value) -> Terminal {
+    let number = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    match frame.get("type").and_then(Value::as_str) {
+        Some("job_done") => Terminal::Done {
+            tokens_in: number(frame.pointer("/tokens/input")),
+            tokens_out: number(frame.pointer("/tokens/output")),
+            duration_ms: number(frame.get("duration_ms")),
+        },
+        _ => Terminal::Error {
+            code: frame.get("error_code").and_then(Value::as_str).unwrap_or("").to_owned(),
+            tokens_emitted: number(frame.get("tokens_emitted")),
+            bytes_emitted: frame.get("bytes_emitted").and_then(Value::as_u64),
+        },
+    }
+}
+
+fn model_ids(capabilities: &Value) -> Vec<String> {
+    let models = capabilities
+        .get("models")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    models
+        .iter()
+        .filter_map(|m| m.get("model_id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An internally tagged enum (`{"reason": …, "detail": …}`) as
+/// `reason` or `reason: detail`.
+fn tagged_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => {
+            let tag = map
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned();
+            match map.get("detail") {
+                Some(Value::String(detail)) => format!("{tag}: {detail}"),
+                Some(other) => format!("{tag}: {other}"),
+                None => tag,
+            }
+        }
+        _ => json_text(value),
+    }
+}
+
+/// A serde enum value as compact JSON text without quotes for plain strings.
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(err) => format!("unserialisable: {err}"),
+    }
+}
+
+fn backend_events(record: &RequestRecord) -> Vec<Event> {
+    let mut events = vec![Event::new(
+        record.arrival_us,
+        EventKind::BackendRequest {
+            backend: record.backend.clone(),
+            request: record.request_id,
+            job: record.job_id.clone(),
+            method: record.method.clone(),
+            path: record.path.clone(),
+            model: record.model.clone(),
+            stream: record.stream,
+        },
+    )];
+    if let (Some(end_us), Some(end)) = (record.end_us, &record.end) {
+        let end = match end {
+            RequestEnd::Completed => "completed".to_owned(),
+            RequestEnd::ClientGone => "client_gone".to_owned(),
+            RequestEnd::Fault(what) => format!("fault:{what}"),
+            RequestEnd::Rejected(status) => format!("rejected:{status}"),
+        };
+        events.push(Event::new(
+            end_us,
+            EventKind::BackendEnd {
+                backend: record.backend.clone(),
+                request: record.request_id,
+                job: record.job_id.clone(),
+                status: record.status,
+                tokens_written: record.tokens_written,
+                end,
+                body: Blob::new(&record.body),
+            },
+        ));
+    }
+    events
+}
+
+fn agent_event(event: AgentEvent) -> EventKind {
+    let count = |n: usize| n as u64;
+    match event {
+        AgentEvent::SessionStarted { session } => EventKind::AgentSessionStarted { session },
+        AgentEvent::SessionEnded { session, reason } => EventKind::AgentSessionEnded { session, reason },
+        AgentEvent::JobAdmitted { job_id, in_flight } => EventKind::AgentJobAdmitted {
+            job: job_id.to_string(),
+            in_flight: count(in_flight),
+        },
+        AgentEvent::JobRejected {
+            job_id,
+            code,
+            in_flight,
+        } => EventKind::AgentJobRejected {
+            job: job_id.to_string(),
+            code: code.as_str().to_owned(),
+            in_flight: count(in_flight),
+        },
+        AgentEvent::SlotFreed {
+            job_id,
+            in_flight,
+            cancelled,
+        } => EventKind::AgentSlotFreed {
+            job: job_id.to_string(),
+            in_flight: count(in_flight),
+            cancelled,
+        },
+        AgentEvent::OutboundQueued { bytes, frames } => EventKind::AgentOutboundQueued {
+            bytes: count(bytes),
+            frames: count(frames),
+        },
+        AgentEvent::FrameRejected { reason } => EventKind::AgentFrameRejected { reason },
+    }
+}

@@ -1,0 +1,235 @@
+//! The simulated world of one run: a turmoil simulation with a fixed epoch
+//! and the scenario's seed, holding the mock coordinator, the mock backends
+//! and the real agent. It runs the scripted phase (applying `[[faults]]` on
+//! time), heals every fault, then runs a quiet phase until the world has
+//! settled or `settle_ms_max` is spent, and returns the run's trace.
+//!
+//! Files: [`hosts`] (the host closures), [`connector`] (the agent's network),
+//! [`faults`] (the fault schedule), [`settle`] (the quiet-phase predicate),
+//! [`collect`] (records → trace), [`observer`] (agent events), [`seeds`],
+//! [`clock`], [`panics`].
+
+pub mod clock;
+pub mod collect;
+pub mod connector;
+pub mod faults;
+pub mod hosts;
+pub mod observer;
+pub mod panics;
+pub mod seeds;
+pub mod settle;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mock_backends::Recorder;
+use mock_coordinator::Log;
+use turmoil::Sim;
+
+use self::faults::FaultSchedule;
+use self::hosts::HostEvents;
+use self::observer::AgentRecorder;
+use crate::oracle::windows::{AGENT_HOST, COORDINATOR_HOST};
+use crate::scenario::Scenario;
+use crate::scenario::agent::agent_config;
+use crate::trace::{Event, EventKind, Phase, Trace};
+
+/// Simulated time per turmoil step.
+pub const TICK_MS: u64 = 1;
+/// How often the quiet phase checks whether the world has settled.
+pub const SETTLE_CHECK_MS: u64 = 100;
+/// How long the world keeps running after it settled, so late effects of a
+/// bug (a stray frame, a slot never freed) still show in the trace.
+pub const QUIET_TAIL_MS: u64 = 500;
+/// How often (in steps) the harness checks that no host died by itself.
+const HOST_CHECK_STEPS: u64 = 10;
+
+/// The outcome of running a world.
+#[derive(Clone, Debug)]
+pub struct WorldRun {
+    pub trace: Trace,
+    /// Simulated time the run covered, in µs.
+    pub sim_us: u64,
+    /// Whether the quiet phase found the world settled.
+    pub settled: bool,
+}
+
+/// The running simulation and what the harness keeps beside it.
+struct World<'a> {
+    sim: Sim<'a>,
+    schedule: FaultSchedule,
+    /// Harness events (phases, faults), in order.
+    events: Vec<Event>,
+    host_events: HostEvents,
+    hosts: Vec<String>,
+    /// Hosts already reported as stopped by themselves.
+    dead: BTreeSet<String>,
+    /// The last error `Sim::step` returned, to attach to a dead host.
+    last_error: Option<String>,
+    steps: u64,
+}
+
+impl World<'_> {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.sim.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// One tick. A host whose software failed makes `step` return early with
+    /// its error; the simulation itself carries on.
+    fn step(&mut self) {
+        if let Err(err) = self.sim.step() {
+            self.last_error = Some(err.to_string());
+        }
+        self.steps += 1;
+        if self.steps % HOST_CHECK_STEPS == 0 {
+            self.check_hosts();
+        }
+    }
+
+    /// Records hosts whose software stopped without the harness crashing
+    /// them (a returned error, or a panic that shut their runtime down).
+    fn check_hosts(&mut self) {
+        for host in self.hosts.clone() {
+            if self.dead.contains(&host) || self.schedule.is_crashed(&host) || self.sim.is_host_running(host.as_str()) {
+                continue;
+            }
+            self.dead.insert(host.clone());
+            let reported = self
+                .host_events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|e| matches!(&e.kind, EventKind::HostStopped { host: h, .. } if *h == host));
+            if !reported {
+                let mut why: Vec<String> = panics::take_captured();
+                why.extend(self.last_error.take());
+                let error = Some(if why.is_empty() {
+                    "software stopped".to_owned()
+                } else {
+                    why.join("; ")
+                });
+                self.events
+                    .push(Event::new(self.now_us(), EventKind::HostStopped { host, error }));
+            }
+        }
+    }
+
+    /// Steps until `until_us`, applying faults as they come due.
+    fn run_until(&mut self, until_us: u64) {
+        while self.now_us() < until_us {
+            let now_us = self.now_us();
+            if self.schedule.next_due_us().is_some_and(|due| due <= now_us) {
+                self.schedule.apply_due(&mut self.sim, now_us, &mut self.events);
+            }
+            self.step();
+        }
+    }
+}
+
+/// Builds the simulation for `scenario` with `seed`, hosts registered.
+fn build<'a>(
+    scenario: &Scenario,
+    seed: u64,
+    log: &Log,
+    recorders: &[Recorder],
+    observer: &AgentRecorder,
+    host_events: &HostEvents,
+) -> Sim<'a> {
+    let network = &scenario.network;
+    let horizon_ms = scenario.duration_ms + scenario.settle_ms_max + QUIET_TAIL_MS + 60_000;
+    let mut sim = turmoil::Builder::new()
+        .epoch(clock::epoch())
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(TICK_MS))
+        .simulation_duration(Duration::from_millis(horizon_ms))
+        .min_message_latency(Duration::from_millis(network.latency_min_ms))
+        .max_message_latency(Duration::from_millis(network.latency_max_ms))
+        .tcp_capacity(usize::try_from(network.tcp_capacity).unwrap_or(usize::MAX))
+        .fail_rate(network.fail_rate)
+        .build();
+    hosts::add_coordinator(&mut sim, &scenario.coordinator, seed, log, host_events);
+    for (spec, recorder) in scenario.backends.iter().zip(recorders) {
+        hosts::add_backend(&mut sim, spec, seed, recorder, host_events);
+    }
+    hosts::add_agent(&mut sim, &agent_config(scenario), seed, observer, host_events);
+    sim
+}
+
+/// Runs `scenario` with `seed` and returns its trace.
+pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
+    panics::start_capture();
+    let log = Log::new();
+    let recorders: Vec<Recorder> = scenario.backends.iter().map(|_| Recorder::new()).collect();
+    let observer = AgentRecorder::default();
+    let host_events: HostEvents = Arc::new(Mutex::new(Vec::new()));
+    let mut hosts = vec![COORDINATOR_HOST.to_owned(), AGENT_HOST.to_owned()];
+    hosts.extend(scenario.backends.iter().map(|b| b.host.clone()));
+    let mut world = World {
+        sim: build(scenario, seed, &log, &recorders, &observer, &host_events),
+        schedule: FaultSchedule::new(&scenario.faults),
+        events: vec![Event::new(0, EventKind::Phase { phase: Phase::Scripted })],
+        host_events: host_events.clone(),
+        hosts,
+        dead: BTreeSet::new(),
+        last_error: None,
+        steps: 0,
+    };
+    let scripted_end_us = scenario.duration_ms * 1_000;
+    world.run_until(scripted_end_us);
+    let now_us = world.now_us();
+    world.schedule.apply_due(&mut world.sim, now_us, &mut world.events);
+    world.schedule.heal_all(&mut world.sim, now_us, &mut world.events);
+    world
+        .events
+        .push(Event::new(now_us, EventKind::Phase { phase: Phase::Healed }));
+    let settled = quiet_phase(&mut world, scenario, &log, &recorders);
+    world.check_hosts();
+    let end_us = world.now_us();
+    let mut world_events = std::mem::take(&mut world.events);
+    world_events.extend(host_events.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+    let records = collect::Records {
+        world: world_events,
+        log: log.snapshot(),
+        backends: &recorders,
+        agent: observer.events(),
+        agent_dropped: observer.dropped(),
+        end_us,
+    };
+    let trace = collect::trace_of(records);
+    // Dropping the simulation tears the hosts down; their last records are
+    // written after the trace was taken and never reach it.
+    drop(world);
+    panics::stop_capture();
+    WorldRun {
+        trace,
+        sim_us: end_us,
+        settled,
+    }
+}
+
+/// Runs until the world settles (then a short tail) or the bound is spent.
+fn quiet_phase(world: &mut World<'_>, scenario: &Scenario, log: &Log, recorders: &[Recorder]) -> bool {
+    let bound_us = world.now_us() + scenario.settle_ms_max * 1_000;
+    loop {
+        let next_check_us = (world.now_us() + SETTLE_CHECK_MS * 1_000).min(bound_us);
+        world.run_until(next_check_us);
+        let now_us = world.now_us();
+        if settle::settled(log, recorders) {
+            world
+                .events
+                .push(Event::new(now_us, EventKind::Phase { phase: Phase::Settled }));
+            world.run_until(now_us + QUIET_TAIL_MS * 1_000);
+            return true;
+        }
+        if now_us >= bound_us {
+            world.events.push(Event::new(
+                now_us,
+                EventKind::Phase {
+                    phase: Phase::SettleBoundHit,
+                },
+            ));
+            return false;
+        }
+    }
+}

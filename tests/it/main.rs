@@ -1,0 +1,8 @@
+//! Integration tests of simctl, one binary with a module per topic.
+
+mod cli;
+mod determinism;
+mod oracle;
+mod scenario;
+mod support;
+mod world;

@@ -1,0 +1,163 @@
+//! Liveness and host rules on hand-made traces, and the whole oracle on a clean trace.
+
+use simctl::oracle::{RULES, judge};
+use std::collections::BTreeSet;
+
+use super::{caught, config, passes, served};
+use simctl::trace::handmade::TraceBuilder;
+use simctl::trace::{EventKind, FaultAction, Phase};
+
+// ---- reconnects_after_disruption ----
+
+/// No session after a disconnect is caught.
+#[test]
+fn reconnects_catches_an_agent_that_stays_away() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .session_closed(1_000, 1)
+        .phase(10_000, Phase::Settled)
+        .build();
+    assert!(
+        caught("reconnects_after_disruption", &trace)
+            .detail
+            .contains("conn 1 closing")
+    );
+}
+
+/// No session at all from the start is caught.
+#[test]
+fn reconnects_catches_an_agent_that_never_connects() {
+    let trace = TraceBuilder::new().phase(10_000, Phase::Settled).build();
+    assert!(
+        caught("reconnects_after_disruption", &trace)
+            .detail
+            .contains("start of the run")
+    );
+}
+
+/// A session that is sent jobs and answers none is caught.
+#[test]
+fn reconnects_catches_a_session_that_serves_nothing() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 60_000)
+        .phase(10_000, Phase::Settled)
+        .build();
+    assert!(
+        caught("reconnects_after_disruption", &trace)
+            .detail
+            .contains("answered none")
+    );
+}
+
+/// Reconnecting after a partition heals, and serving there, passes.
+#[test]
+fn reconnects_passes_a_reconnect_after_a_partition() {
+    let hosts = vec!["agent".to_owned(), "coordinator".to_owned()];
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .at(
+            1_000,
+            EventKind::Fault {
+                action: FaultAction::Partition,
+                hosts: hosts.clone(),
+            },
+        )
+        .at(
+            3_000,
+            EventKind::Fault {
+                action: FaultAction::Repair,
+                hosts,
+            },
+        )
+        .session_closed(4_000, 1)
+        .session(6_000, 2)
+        .job(7_000, "j", 2, 60_000)
+        .done(7_100, "j", 2)
+        .phase(20_000, Phase::Settled)
+        .build();
+    passes("reconnects_after_disruption", &trace);
+}
+
+// ---- hosts_stay_up ----
+
+/// A host that stopped by itself is caught.
+#[test]
+fn hosts_stay_up_catches_a_dead_host() {
+    let trace = TraceBuilder::new()
+        .at(
+            10,
+            EventKind::HostStopped {
+                host: "agent".into(),
+                error: Some("boom".into()),
+            },
+        )
+        .build();
+    assert!(caught("hosts_stay_up", &trace).detail.contains("boom"));
+}
+
+/// A trace without stops passes.
+#[test]
+fn hosts_stay_up_passes_a_quiet_trace() {
+    passes("hosts_stay_up", &TraceBuilder::new().session(0, 1).build());
+}
+
+// ---- coordinator_protocol ----
+
+/// A violation flagged by the mock coordinator is reported.
+#[test]
+fn coordinator_protocol_reports_the_coordinators_flags() {
+    let flag = EventKind::CoordinatorFlagged {
+        conn: 1,
+        kind: "bad_base64".into(),
+        job: Some("j".into()),
+        what: "not base64".into(),
+    };
+    let v = caught("coordinator_protocol", &TraceBuilder::new().at(10, flag).build());
+    assert_eq!(
+        (v.job.as_deref(), v.detail.as_str()),
+        (Some("j"), "bad_base64: not base64")
+    );
+}
+
+/// Without flags the rule passes.
+#[test]
+fn coordinator_protocol_passes_without_flags() {
+    passes("coordinator_protocol", &TraceBuilder::new().session(0, 1).build());
+}
+
+// ---- records_complete ----
+
+/// Records dropped at a bound make the trace incomplete, and the run fails.
+#[test]
+fn records_complete_catches_dropped_records() {
+    let dropped = EventKind::RecordsDropped {
+        source: "agent events".into(),
+        count: 3,
+    };
+    let v = caught("records_complete", &TraceBuilder::new().at(10, dropped).build());
+    assert!(v.detail.contains("3 agent events dropped"), "{}", v.detail);
+}
+
+/// A complete trace passes.
+#[test]
+fn records_complete_passes_a_complete_trace() {
+    passes("records_complete", &TraceBuilder::new().session(0, 1).build());
+}
+
+// ---- the whole oracle ----
+
+/// A realistic clean trace passes every rule at once.
+#[test]
+fn a_clean_trace_passes_every_rule() {
+    let mut b = TraceBuilder::new().session(0, 1);
+    b = served(b, "a", 100, b"first");
+    b = served(b, "b", 600, b"second");
+    for at in [1_000, 2_000, 3_000] {
+        b = b.heartbeat(at, 1, 0);
+    }
+    let trace = b.phase(3_000, Phase::Settled).build();
+    let verdict = judge(&trace, &config(), &BTreeSet::new());
+    assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    assert_eq!(verdict.checked.len(), RULES.len());
+}

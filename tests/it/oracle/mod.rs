@@ -1,0 +1,66 @@
+//! The oracle on hand-made traces: every rule catches a trace that breaks
+//! it, and passes a clean one. One file per rule family; the helpers are here.
+
+mod bytes;
+mod capacity;
+mod heartbeat;
+mod liveness;
+mod quiescence;
+mod terminal;
+mod timing;
+
+use std::collections::BTreeSet;
+
+use simctl::oracle::{Bounds, OracleConfig, RULES, Violation, judge};
+use simctl::trace::Trace;
+use simctl::trace::handmade::TraceBuilder;
+
+/// Small round limits: 2 slots, heartbeats every second, 100 ms bounds.
+pub fn config() -> OracleConfig {
+    OracleConfig {
+        max_concurrent: 2,
+        heartbeat_interval_ms: 1_000,
+        outbound_queue_bytes_max: 1_000,
+        bounds: Bounds {
+            cancel_close_ms: 100,
+            deadline_slack_ms: 100,
+            heartbeat_tolerance_ms: 100,
+            reconnect_within_ms: 5_000,
+            inbound_decision_ms: 100,
+            outbound_slack_bytes: 10,
+        },
+    }
+}
+
+/// The violations of `rule` alone on `trace`.
+pub fn check(rule: &str, trace: &Trace) -> Vec<Violation> {
+    assert!(RULES.iter().any(|r| r.name == rule), "no rule {rule}");
+    let skip: BTreeSet<String> = RULES
+        .iter()
+        .filter(|r| r.name != rule)
+        .map(|r| r.name.to_owned())
+        .collect();
+    judge(trace, &config(), &skip).violations
+}
+
+pub fn caught(rule: &str, trace: &Trace) -> Violation {
+    let found = check(rule, trace);
+    assert!(!found.is_empty(), "{rule} missed its violation");
+    assert!(found.iter().all(|v| v.rule == rule));
+    found[0].clone()
+}
+
+pub fn passes(rule: &str, trace: &Trace) {
+    let found = check(rule, trace);
+    assert!(found.is_empty(), "{rule} flagged a clean trace: {found:?}");
+}
+
+/// A job served start to finish: sent, admitted, streamed, done.
+pub fn served(b: TraceBuilder, job: &str, at_ms: u64, body: &[u8]) -> TraceBuilder {
+    b.job(at_ms, job, 1, 60_000)
+        .admitted(at_ms + 1, job, 1)
+        .backend(at_ms + 2, Some(at_ms + 20), job, body, "completed")
+        .chunk(at_ms + 10, job, 1, body)
+        .freed(at_ms + 21, job, 0)
+        .done(at_ms + 22, job, 1)
+}
