@@ -84,6 +84,15 @@ impl Coordinator {
             Some(existing) => {
                 let kept = (existing.script.clone(), existing.plan.clone());
                 s.close_orphaned_sessions(now_us);
+                // Relative actions die with the instance that scheduled them
+                // (README, "Limits"); re-sends wait in the log, so say so.
+                let lost = s.resends.clear();
+                if lost > 0 {
+                    s.note(
+                        now_us,
+                        format!("{lost} re-send(s) pending in the earlier instance were lost"),
+                    );
+                }
                 Ok(kept)
             }
             None => {

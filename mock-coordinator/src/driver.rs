@@ -21,10 +21,9 @@ use crate::plan::Action;
 use crate::script::ArrivalKind;
 
 /// An action relative to a job's send time, waiting in the driver.
+/// (Re-sends wait in the log instead: see `crate::resend`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Relative {
-    /// Re-send `jobs[record]` (script `duplicates[rule]`).
-    Duplicate { record: usize, rule: usize },
     /// Cancel `jobs[record]` if it is still in flight.
     Cancel { record: usize },
 }
@@ -101,17 +100,27 @@ pub(crate) async fn run(coord: Weak<Coordinator>, wake: Arc<Notify>) {
         run_timeline(&coord, now_us, &mut pending);
         while let Some(action) = pending.pop_due(now_us) {
             match action {
-                Relative::Duplicate { record, rule } => coord.send_duplicate(record, rule, now_us),
                 Relative::Cancel { record } => coord.cancel_if_open(record),
             }
         }
+        // One at a time: sending one may schedule another (a held re-send
+        // comes back with a later due time, so this ends).
+        while let Some(due) = coord.log().with(|s| s.resends.pop_due(now_us)) {
+            coord.send_duplicate(due, now_us);
+        }
         let closed_wake_us = top_up_closed_loops(&coord, now_us, &mut pending, &mut loops);
         let timeline_wake_us = next_timeline_us(&coord);
-        let wake_us = [timeline_wake_us, pending.next_due_us(), closed_wake_us]
+        let resend_wake_us = coord.log().with(|s| s.resends.next_due_us());
+        let wake_us = [timeline_wake_us, pending.next_due_us(), closed_wake_us, resend_wake_us]
             .into_iter()
             .flatten()
             .min();
-        if timeline_wake_us.is_none() && pending.next_due_us().is_none() && closed_loops_done(&coord, now_us) {
+        if timeline_wake_us.is_none()
+            && pending.next_due_us().is_none()
+            && resend_wake_us.is_none()
+            && closed_loops_done(&coord, now_us)
+            && !coord.resends_may_fire(now_us)
+        {
             coord.mark_driver_done();
             return;
         }

@@ -5,12 +5,14 @@
 
 use tokio::sync::mpsc::error::TrySendError;
 
+use crate::clock::ms_to_us;
 use crate::coordinator::{Coordinator, SessionHandle};
 use crate::driver::{Pending, Relative};
 use crate::frames::{self, JobSpec};
 use crate::plan::{JobDraw, draw_job};
 use crate::record::{CancelTrigger, JobKind, JobRecord};
-use crate::script::{CancelKind, DisconnectKind};
+use crate::resend::{Armed, Due};
+use crate::script::{CancelKind, DisconnectKind, ResendAfter};
 use crate::writer::{Effect, Outgoing};
 
 /// Why a queued frame did not make it into a connection's queue.
@@ -124,16 +126,27 @@ impl Coordinator {
                     Relative::Cancel { record: index },
                 );
             }
-            for (dup_rule, d) in script.duplicates.iter().enumerate().filter(|(_, d)| d.job == arrival) {
-                let due_us = now_us.saturating_add(d.delay_ms.saturating_mul(1000));
-                pending.push(
-                    due_us,
-                    Relative::Duplicate {
-                        record: index,
-                        rule: dup_rule,
-                    },
-                );
-            }
+            self.log().with(|s| {
+                for (rule, d) in script.duplicates.iter().enumerate().filter(|(_, d)| d.job == arrival) {
+                    match d.after {
+                        ResendAfter::Sent => {
+                            let due_us = now_us.saturating_add(ms_to_us(d.delay_ms));
+                            let due = Due {
+                                record: index,
+                                rule,
+                                scheduled_us: due_us,
+                            };
+                            s.resends.schedule(due_us, due);
+                        }
+                        after => s.resends.arm(Armed {
+                            record: index,
+                            rule,
+                            after,
+                            delay_ms: d.delay_ms,
+                        }),
+                    }
+                }
+            });
         } else if script.duplicates.iter().any(|d| d.job == arrival) {
             self.note(format!(
                 "duplicates of job {arrival} skipped: the job itself was not delivered"
@@ -163,16 +176,29 @@ impl Coordinator {
         queued.then_some(index)
     }
 
-    /// Re-sends the exact frame of `jobs[record]` as a new submission.
-    pub(crate) fn send_duplicate(&self, record: usize, dup_rule: usize, now_us: u64) {
+    /// Re-sends the exact frame of `due.record` as a new submission, unless
+    /// the resend guard holds it back (it is then due again later).
+    pub(crate) fn send_duplicate(&self, due: Due, now_us: u64) {
         let original = self.log().with(|s| {
             s.jobs
-                .get(record)
+                .get(due.record)
                 .map(|j| (j.job_id.clone(), j.model.clone(), j.deadline_ms, j.arrival))
         });
         let Some((job_id, model, deadline_ms, Some(arrival))) = original else {
             return;
         };
+        if let Some(release_us) = self.resend_held_until(&job_id, now_us) {
+            let what = format!(
+                "duplicates[{}]: re-send of job {arrival} held back until {release_us} us: a cancelled \
+                 submission of its id may still deliver frames until then (resend_guard_ms)",
+                due.rule
+            );
+            self.log().with(|s| {
+                s.note(now_us, what);
+                s.resends.schedule(release_us, due);
+            });
+            return;
+        }
         let spec = JobSpec {
             job_id: &job_id,
             model: &model,
@@ -182,13 +208,78 @@ impl Coordinator {
         let text = frames::job(&spec);
         let mut dup = JobRecord::new(0, JobKind::Duplicate { of: arrival }, job_id, model);
         dup.deadline_ms = deadline_ms;
-        dup.scheduled_us = now_us;
+        dup.scheduled_us = due.scheduled_us;
         let (_, queued) = self.submit(dup, text);
         if !queued {
             self.note(format!(
-                "duplicates[{dup_rule}]: re-send of job {arrival} not delivered"
+                "duplicates[{}]: re-send of job {arrival} not delivered",
+                due.rule
             ));
         }
+    }
+
+    /// When a re-send of `job_id` due at `now_us` may be written, if not
+    /// now: `resend_guard_ms` of reading time after the `job_cancel` of
+    /// every submission of the id on the target connection that was
+    /// cancelled without a terminal frame and not yet superseded. A cancel
+    /// for the id still in the outbound queue has not started its guard
+    /// (nor is it known yet which submissions it will reach): the re-send
+    /// looks again one guard later (the queue drains in order, so that is
+    /// bounded by the connection's life).
+    fn resend_held_until(&self, job_id: &str, now_us: u64) -> Option<u64> {
+        let guard_us = ms_to_us(self.script().resend_guard_ms);
+        if guard_us == 0 {
+            return None;
+        }
+        let (conn, _) = self.newest_session()?;
+        let release_us = self.log().with(|s| {
+            let chain: Vec<&JobRecord> = s.chain(conn, job_id).into_iter().map(|i| &s.jobs[i]).collect();
+            let queued = chain
+                .iter()
+                .any(|j| j.cancel_in_queue)
+                .then(|| now_us.saturating_add(guard_us));
+            let written = chain
+                .iter()
+                .filter(|j| j.terminals.is_empty() && j.superseded_us.is_none() && j.session_lost_us.is_none())
+                .filter_map(|j| j.cancel_sent_us)
+                .map(|cancel_us| self.script().after_reading_us(cancel_us, guard_us));
+            written.chain(queued).max()
+        })?;
+        (release_us > now_us).then_some(release_us)
+    }
+
+    /// Whether an armed re-send can still fire, once the timeline and every
+    /// relative cancel are done; the ones that cannot are dropped with a
+    /// note. A re-send timed from the terminal frame waits while its
+    /// original awaits one and no cancel was queued for it; one timed from
+    /// a cancel, while its original is still open (a chunk-driven cancel
+    /// may yet come).
+    pub(crate) fn resends_may_fire(&self, now_us: u64) -> bool {
+        self.log().with(|s| {
+            let jobs = &s.jobs;
+            let dead = s.resends.disarm(|a| {
+                jobs.get(a.record).is_none_or(|j| {
+                    let open = j.is_open() && j.superseded_us.is_none();
+                    match a.after {
+                        ResendAfter::Terminal => !open || j.cancel_queued || j.cancel_sent_us.is_some(),
+                        ResendAfter::Cancel | ResendAfter::Sent => !open || j.cancel_sent_us.is_some(),
+                    }
+                })
+            });
+            for a in &dead {
+                let arrival = s.jobs.get(a.record).and_then(|j| j.arrival).unwrap_or_default();
+                let event = match a.after {
+                    ResendAfter::Terminal => "a terminal frame (uncancelled)",
+                    _ => "a cancel",
+                };
+                let what = format!(
+                    "duplicates[{}]: job {arrival} ended without {event}; not re-sent",
+                    a.rule
+                );
+                s.note(now_us, what);
+            }
+            !s.resends.armed().is_empty()
+        })
     }
 
     /// Sends `script.malformed[i]`.
@@ -232,14 +323,25 @@ impl Coordinator {
 
     /// Queues a cancel for `jobs[index]` on its own connection.
     fn send_cancel(&self, index: usize, job_id: &str, handle: &SessionHandle, origin: &str) {
-        self.log()
-            .with(|s| s.jobs.get_mut(index).map(|j| j.cancel_queued = true));
+        self.log().with(|s| {
+            s.jobs.get_mut(index).map(|j| {
+                j.cancel_queued = true;
+                j.cancel_in_queue = true;
+            })
+        });
         let out = Outgoing::Text {
             text: frames::cancel(job_id),
             effect: Effect::CancelWritten(index),
         };
         if let Err(e) = handle.queue.try_send(out) {
-            self.note(format!("{origin}: cancel for job {job_id} {}", queue_error(&e)));
+            let what = format!("{origin}: cancel for job {job_id} {}", queue_error(&e));
+            let at_us = self.now_us();
+            self.log().with(|s| {
+                if let Some(j) = s.jobs.get_mut(index) {
+                    j.cancel_in_queue = false;
+                }
+                s.note(at_us, what);
+            });
         }
     }
 

@@ -13,6 +13,9 @@
 //! - `writer` — the per-connection writer task and its outbound queue.
 //! - `driver` — the job driver task: timeline, closed loops, relative actions.
 //! - `issue` — the driver's actions: jobs, duplicates, faults, cancels.
+//! - `resend` — re-sends armed on, or due after, their original's events.
+//! - `chain` — the submissions of one `job_id` on one connection, and what
+//!   writing a job or a cancel means for them (README, "Attribution").
 //! - `inbound` — decoding, attribution and checking of the agent's frames.
 //! - [`record`] — record types; [`log`] — the shared [`Log`]; `state` — its
 //!   contents; [`summary`] — HdrHistogram metrics.
@@ -22,6 +25,7 @@
 //! randomness from one `ChaCha8Rng` kept in the [`Log`], collections are
 //! ordered, and every `select!` is biased.
 
+mod chain;
 pub mod clock;
 pub mod coordinator;
 mod driver;
@@ -32,6 +36,7 @@ mod issue;
 pub mod log;
 mod plan;
 pub mod record;
+mod resend;
 mod rng;
 pub mod script;
 mod session;

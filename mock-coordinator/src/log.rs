@@ -101,6 +101,13 @@ impl Log {
         self.lock().notes.clone()
     }
 
+    /// Re-sends (`[[coordinator.duplicates]]`) whose time has come or is
+    /// known but that have not been written yet, held-back ones included.
+    /// A harness must not call the world settled while this is not 0.
+    pub fn resends_pending(&self) -> usize {
+        self.lock().resends.due_count()
+    }
+
     /// Metrics over the record so far.
     pub fn summary(&self) -> Summary {
         Summary::of(&self.lock())

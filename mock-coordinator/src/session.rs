@@ -177,7 +177,12 @@ impl Reader<'_> {
         if let Err(e) = self.queue.try_send(out) {
             let at_us = self.coord.now_us();
             let what = format!("cancel for job {} not sent: outbound queue {e}", order.job_id);
-            self.coord.log().with(|s| s.note(at_us, what));
+            self.coord.log().with(|s| {
+                if let Some(job) = s.jobs.get_mut(order.record) {
+                    job.cancel_in_queue = false;
+                }
+                s.note(at_us, what);
+            });
         }
     }
 

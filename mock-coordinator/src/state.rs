@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use crate::record::{
     CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation, ViolationKind,
 };
+use crate::resend::Resends;
 use crate::script::Script;
 
 /// Most frame records kept; later frames are counted in `frames_dropped`.
@@ -59,6 +60,8 @@ pub(crate) struct LogState {
     pub notes: Vec<Note>,
     pub schedule: Option<Schedule>,
     pub progress: Progress,
+    /// Re-sends armed or due, waiting for the driver.
+    pub resends: Resends,
 }
 
 impl LogState {
@@ -135,6 +138,9 @@ impl LogState {
             s.close_reason = Some(reason);
         }
         for job in self.jobs.iter_mut().filter(|j| j.conn == Some(conn)) {
+            // The connection's queue is gone with it: a cancel still in it
+            // will never be written.
+            job.cancel_in_queue = false;
             if !job.is_open() {
                 continue;
             }

@@ -105,15 +105,12 @@ impl Coordinator {
             match effect {
                 Effect::None => false,
                 Effect::JobWritten(i) => {
-                    if let Some(job) = s.jobs.get_mut(i) {
-                        job.sent_us.get_or_insert(at_us);
-                    }
+                    s.job_written(i, at_us);
                     false
                 }
                 Effect::CancelWritten(i) => {
-                    if let Some(job) = s.jobs.get_mut(i) {
-                        job.cancel_sent_us.get_or_insert(at_us);
-                    }
+                    s.cancel_written(i, at_us);
+                    // A slot freed, or a re-send timed from the cancel due.
                     true
                 }
             }

@@ -11,7 +11,8 @@
 //! (byte equality), [`capacity`] (slots and streams), [`cancel`],
 //! [`deadline`], [`heartbeat`], [`quiescence`] (settling, in-flight, memory),
 //! [`inbound`] (reading while writing is blocked), [`liveness`]
-//! (reconnecting), [`hosts`] (crashes and the coordinator's own flags);
+//! (reconnecting), [`session_end`] (a dead session's jobs end with it; no
+//! job runs twice), [`hosts`] (crashes and the coordinator's own flags);
 //! [`windows`] computes the disruption windows several rules exempt.
 
 pub mod bytes;
@@ -23,6 +24,7 @@ pub mod hosts;
 pub mod inbound;
 pub mod liveness;
 pub mod quiescence;
+pub mod session_end;
 pub mod terminal;
 pub mod windows;
 
@@ -121,6 +123,8 @@ pub const RULES: &[Rule] = &[
     quiescence::OUTBOUND_BOUNDED,
     inbound::WHILE_OUTBOUND_BLOCKED,
     liveness::RECONNECTS,
+    session_end::CLOSES_STREAMS,
+    session_end::NEVER_RUN_TWICE,
     hosts::STAY_UP,
     hosts::COORDINATOR_PROTOCOL,
     hosts::RECORDS_COMPLETE,

@@ -1,12 +1,17 @@
-//! Which submission an agent frame belongs to.
+//! Which submission an agent frame belongs to (README, "Attribution").
 //!
-//! A frame for `job_id` belongs to the oldest submission of
-//! that id on the same connection that is still open (no terminal yet). So
-//! while an original is in flight its chunks stay with it, and once it has
-//! finished a re-submission of the id is a fresh job. The one exception is a
-//! `duplicate_job` error, which refers to the duplicate submission.
+//! Frames name a `job_id`; the submissions of that id on the frame's
+//! connection form a chain (`crate::chain`). A submission *awaits frames*
+//! once written, until its terminal frame is read, its connection ends, or a
+//! later submission of the id is written after a cancel of it (it is then
+//! superseded). Of the submissions awaiting frames, the oldest is the one
+//! the agent is running (or last ran, for a cancelled one whose late frames
+//! may still come): chunks and terminal frames belong to it. A
+//! `duplicate_job` error answers a re-send, so it belongs to the oldest
+//! re-send awaiting frames after that one — or to that one itself when it
+//! is a re-send and there is no other.
 
-use crate::record::{JobKind, JobRecord, ViolationKind};
+use crate::record::{JobKind, ViolationKind};
 use crate::state::LogState;
 
 /// Where and when a frame arrived.
@@ -29,22 +34,28 @@ fn find(state: &LogState, conn: u64, job_id: &str, duplicate_error: bool) -> Tar
     let Some(ids) = state.jobs_by_id.get(job_id) else {
         return Target::Unknown;
     };
-    let here = |j: &&JobRecord| j.conn == Some(conn);
-    let jobs = || ids.iter().filter_map(|&i| state.jobs.get(i));
-    let open = |j: &&JobRecord| here(j) && j.terminals.is_empty() && j.undeliverable.is_none();
+    let chain = state.chain(conn, job_id);
+    let awaiting: Vec<usize> = chain
+        .iter()
+        .copied()
+        .filter(|&i| state.jobs[i].awaits_frames())
+        .collect();
     if duplicate_error
-        && let Some(j) = jobs()
-            .filter(open)
-            .find(|j| matches!(j.kind, JobKind::Duplicate { .. }))
+        && let Some(&i) = awaiting
+            .iter()
+            .skip(1)
+            .find(|&&i| matches!(state.jobs[i].kind, JobKind::Duplicate { .. }))
     {
-        return Target::Open(j.index);
+        return Target::Open(i);
     }
-    if let Some(j) = jobs().find(open) {
-        return Target::Open(j.index);
+    if let Some(&current) = awaiting.first() {
+        return Target::Open(current);
     }
-    if let Some(j) = jobs().rfind(here) {
-        return Target::AfterTerminal(j.index);
+    let written = chain.iter().copied().rfind(|&i| state.jobs[i].sent_us.is_some());
+    if let Some(i) = written.or(chain.last().copied()) {
+        return Target::AfterTerminal(i);
     }
+    let jobs = || ids.iter().filter_map(|&i| state.jobs.get(i));
     if let Some(j) = jobs().rfind(|j| j.session_lost_us.is_some()) {
         return Target::LostSession(j.index);
     }
@@ -71,7 +82,7 @@ pub(crate) fn resolve(
             false,
             (
                 ViolationKind::AfterTerminal,
-                "after the job's terminal frame".to_owned(),
+                "after the job's terminal frame (or, for a cancelled job, after it was re-sent)".to_owned(),
             ),
         ),
         Target::LostSession(i) => {

@@ -10,6 +10,7 @@ use super::attribution::{Ctx, resolve};
 use super::fields::{str_field, u64_field};
 use super::marker::completion_seen;
 use crate::record::{CancelTrigger, ChunkRecord, JobKind, JobRecord, Terminal, TerminalRecord, ViolationKind};
+use crate::script::ResendAfter;
 use crate::state::LogState;
 
 /// A cancel the session must send for submission `record`.
@@ -54,6 +55,9 @@ pub(crate) fn on_chunk(
         job.bytes.extend_from_slice(&bytes);
         if trigger_fires(job, old_len) {
             job.cancel_queued = true;
+            // The session queues it right after this frame; it resets the
+            // flag if the queue refuses it.
+            job.cancel_in_queue = true;
             reaction.cancels.push(CancelOrder {
                 record: index,
                 job_id: job.job_id.clone(),
@@ -135,11 +139,19 @@ pub(crate) fn on_terminal(state: &mut LogState, ctx: Ctx, kind: &str, obj: &Map<
         return false;
     };
     check_terminal(state, ctx, index, &terminal, job_id);
-    state.jobs[index].terminals.push(TerminalRecord {
+    let job = &mut state.jobs[index];
+    let first = job.terminals.is_empty();
+    // A job the coordinator had already cancelled ended by the cancel, not
+    // by this (racing) frame: re-sends timed from its terminal stay unsent.
+    let uncancelled = !job.cancel_queued && job.cancel_sent_us.is_none();
+    job.terminals.push(TerminalRecord {
         at_us: ctx.at_us,
         conn: ctx.conn,
         frame: terminal,
     });
+    if first && uncancelled {
+        state.resends.fire(index, ResendAfter::Terminal, ctx.at_us);
+    }
     open
 }
 
@@ -154,14 +166,27 @@ fn check_terminal(state: &mut LogState, ctx: Ctx, index: usize, terminal: &Termi
     let job = &state.jobs[index];
     let relayed = job.bytes.len() as u64;
     let is_duplicate = matches!(job.kind, JobKind::Duplicate { .. });
-    if code == "duplicate_job" && !is_duplicate {
-        let what = "duplicate_job for a job that was not resubmitted while in flight".to_owned();
+    let unexpected = if code != "duplicate_job" {
+        None
+    } else if !is_duplicate {
+        Some("duplicate_job for a job that was not resubmitted while in flight")
+    } else if job.id_was_free == Some(true) {
+        Some(
+            "duplicate_job for a re-send written after every earlier submission of the id had ended \
+             (terminal frame read or job_cancel written): the agent must run it as a new job",
+        )
+    } else if !job.chunks.is_empty() {
+        Some("duplicate_job for a re-send that had already streamed chunks")
+    } else {
+        None
+    };
+    if let Some(what) = unexpected {
         state.violation(
             ctx.at_us,
             ctx.conn,
             ViolationKind::UnexpectedDuplicateJob,
             Some(job_id),
-            what,
+            what.to_owned(),
         );
     }
     if let Some(b) = bytes_emitted

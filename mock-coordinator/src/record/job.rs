@@ -122,8 +122,22 @@ pub struct JobRecord {
     #[serde(serialize_with = "as_base64")]
     pub bytes: Vec<u8>,
     pub terminals: Vec<TerminalRecord>,
-    /// When the first `job_cancel` for this submission was written.
+    /// When the first `job_cancel` for this submission was written. A
+    /// `job_cancel` names only an id, so it counts for every submission of
+    /// that id on the connection that was written before it and still
+    /// awaited frames (see README, "Attribution").
     pub cancel_sent_us: Option<u64>,
+    /// Re-sends only: whether, when this frame was written, every earlier
+    /// submission of the id on the connection had ended for the agent (its
+    /// terminal frame read, or a `job_cancel` for it written). Then the
+    /// agent must take it as a new job, and `duplicate_job` is a violation;
+    /// otherwise either answer is legitimate (the earlier job may have ended
+    /// while this frame was on its way).
+    pub id_was_free: Option<bool>,
+    /// A cancelled submission without a terminal frame stops receiving
+    /// frames when a later submission of its id is written on its
+    /// connection; this is when. Frames from then on belong to the later one.
+    pub superseded_us: Option<u64>,
     /// When its connection ended while it was in flight.
     pub session_lost_us: Option<u64>,
     /// Why the frame was never written, if it was not.
@@ -132,6 +146,10 @@ pub struct JobRecord {
     /// from sending a second one.
     #[serde(skip)]
     pub(crate) cancel_queued: bool,
+    /// A `job_cancel` naming this submission's id is in its connection's
+    /// outbound queue and not yet written.
+    #[serde(skip)]
+    pub(crate) cancel_in_queue: bool,
 }
 
 fn as_base64<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -165,6 +183,12 @@ impl JobRecord {
         self.terminals.is_empty() && self.session_lost_us.is_none() && self.undeliverable.is_none()
     }
 
+    /// True while frames for its id may be attributed to it: written, open,
+    /// and not superseded by a later submission of the id.
+    pub(crate) fn awaits_frames(&self) -> bool {
+        self.sent_us.is_some() && self.is_open() && self.superseded_us.is_none()
+    }
+
     /// A fresh record with nothing received yet.
     pub(crate) fn new(index: usize, kind: JobKind, job_id: String, model: String) -> JobRecord {
         JobRecord {
@@ -183,9 +207,12 @@ impl JobRecord {
             bytes: Vec::new(),
             terminals: Vec::new(),
             cancel_sent_us: None,
+            id_was_free: None,
+            superseded_us: None,
             session_lost_us: None,
             undeliverable: None,
             cancel_queued: false,
+            cancel_in_queue: false,
         }
     }
 }

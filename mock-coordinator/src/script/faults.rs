@@ -112,15 +112,36 @@ pub struct MalformedRule {
     pub kind: MalformedKind,
 }
 
-/// Re-send job `job`'s exact frame (same `job_id`) `delay_ms` after it was
-/// handed to the connection. While the original is in flight the agent must
-/// answer the duplicate with `duplicate_job` and leave the original alone.
+/// What a re-send's `delay_ms` counts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResendAfter {
+    /// The original was handed to its connection.
+    #[default]
+    Sent,
+    /// The original's first terminal frame was read. Never fires for a job
+    /// that gets no terminal frame, nor for one a cancel was queued for
+    /// before its terminal arrived.
+    Terminal,
+    /// A `job_cancel` for the original was written (also a stale one, sent
+    /// after the job ended). Never fires for a job that is not cancelled.
+    Cancel,
+}
+
+/// Re-send job `job`'s exact frame (same `job_id`) `delay_ms` after the
+/// moment `after` names. While the original is in flight the agent must
+/// answer the re-send with `duplicate_job` and leave the original alone;
+/// once the original has ended (terminal frame, or cancelled) the re-send is
+/// a new job. Re-sends of a cancelled job are held back by
+/// [`super::Script::resend_guard_ms`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateRule {
     pub job: u64,
     #[serde(default)]
     pub delay_ms: u64,
+    #[serde(default)]
+    pub after: ResendAfter,
 }
 
 /// Send `{"type": <type>, ...fields}` at `at_ms`.

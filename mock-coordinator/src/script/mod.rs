@@ -15,7 +15,7 @@ mod validate;
 
 pub use arrival::{Arrival, ArrivalKind, JobFormat, ModelWeight, RequestTemplate};
 pub use faults::{
-    CancelKind, CancelRule, DisconnectKind, DisconnectRule, DuplicateRule, MalformedKind, MalformedRule,
+    CancelKind, CancelRule, DisconnectKind, DisconnectRule, DuplicateRule, MalformedKind, MalformedRule, ResendAfter,
     UnknownTypeRule,
 };
 pub use handshake::{Handshake, HandshakeMode};
@@ -33,6 +33,10 @@ pub const DEADLINE_MS_DEFAULT: u64 = 60_000;
 pub const DRAIN_MS_DEFAULT: u64 = 5_000;
 /// Model used when the script names none.
 pub const MODEL_DEFAULT: &str = "sim-model";
+/// Default [`Script::resend_guard_ms`]: above the oracle's default cancel
+/// bound (simctl's `cancel_close_ms`, 1000 ms + 2 RTT = 1020 ms on the
+/// default network), with room for a slower network.
+pub const RESEND_GUARD_MS_DEFAULT: u64 = 2_000;
 
 /// The coordinator's script. See `mock-coordinator/README.md` for every key
 /// with its unit, default and an example.
@@ -59,8 +63,18 @@ pub struct Script {
     pub cancels: Vec<CancelRule>,
     /// Scripted malformed `job` frames.
     pub malformed: Vec<MalformedRule>,
-    /// Re-sends of a job's exact frame while it may still be in flight.
+    /// Re-sends of a job's exact frame (same `job_id`).
     pub duplicates: Vec<DuplicateRule>,
+    /// Least time the coordinator spends reading between writing a
+    /// `job_cancel` and writing a re-send of the same id on that connection,
+    /// while the cancelled submission has no terminal frame. The agent may
+    /// still deliver frames of a cancelled job that it had handed to the
+    /// socket before it processed the cancel; those frames and the re-send's
+    /// look alike (same `job_id`), so a re-send due sooner is held back until
+    /// every such frame has had time to arrive. Must exceed the oracle's
+    /// cancel bound. Time in read pauses and slow reads does not count.
+    /// 0 turns the hold off (see README, "Attribution").
+    pub resend_guard_ms: u64,
     /// Frames of types the protocol does not define.
     pub unknown_types: Vec<UnknownTypeRule>,
     /// Times at which the coordinator ends the current connection.
@@ -90,6 +104,7 @@ impl Default for Script {
             cancels: Vec::new(),
             malformed: Vec::new(),
             duplicates: Vec::new(),
+            resend_guard_ms: RESEND_GUARD_MS_DEFAULT,
             unknown_types: Vec::new(),
             disconnects: Vec::new(),
             read_pauses: Vec::new(),

@@ -45,6 +45,34 @@ impl Script {
             .min()
     }
 
+    /// The earliest time `t >= from_us` such that `[from_us, t)` holds
+    /// `reading_us` of time outside every read pause and slow read: the
+    /// windows in which frames the agent sends are held up by the reader
+    /// do not count.
+    pub(crate) fn after_reading_us(&self, from_us: u64, reading_us: u64) -> u64 {
+        let mut windows: Vec<(u64, u64)> = self
+            .read_pauses
+            .iter()
+            .map(|p| (p.start_ms, p.end_ms))
+            .chain(self.slow_reads.iter().map(|w| (w.start_ms, w.end_ms)))
+            .map(|(start, end)| (ms_to_us(start), ms_to_us(end)))
+            .filter(|&(_, end)| end > from_us)
+            .collect();
+        windows.sort_unstable();
+        let (mut at_us, mut left_us) = (from_us, reading_us);
+        for (start, end) in windows {
+            if start > at_us {
+                let free_us = start - at_us;
+                if left_us <= free_us {
+                    return at_us + left_us;
+                }
+                left_us -= free_us;
+            }
+            at_us = at_us.max(end);
+        }
+        at_us.saturating_add(left_us)
+    }
+
     /// If `now_us` lies in a slow-read window: the lowest `frames_per_sec`
     /// among those containing it, and that window's end.
     pub fn slow_read_at_us(&self, now_us: u64) -> Option<(f64, u64)> {
@@ -97,6 +125,35 @@ mod tests {
         assert_eq!(s.read_pause_end_us(30_000), None);
         assert_eq!(s.next_read_pause_us(0), Some(10_000));
         assert_eq!(s.next_read_pause_us(10_000), Some(15_000));
+    }
+
+    /// Reading time skips pauses and slow reads, overlapping ones once.
+    #[test]
+    fn reading_time_skips_windows() {
+        let s = Script {
+            read_pauses: vec![
+                ReadPause {
+                    start_ms: 10,
+                    end_ms: 20,
+                },
+                ReadPause {
+                    start_ms: 15,
+                    end_ms: 30,
+                },
+            ],
+            slow_reads: vec![SlowRead {
+                start_ms: 40,
+                end_ms: 50,
+                frames_per_sec: 1.0,
+            }],
+            ..Script::default()
+        };
+        assert_eq!(s.after_reading_us(0, 5_000), 5_000);
+        assert_eq!(s.after_reading_us(0, 10_000), 10_000);
+        assert_eq!(s.after_reading_us(0, 15_000), 35_000);
+        assert_eq!(s.after_reading_us(12_000, 10_000), 40_000);
+        assert_eq!(s.after_reading_us(12_000, 11_000), 51_000);
+        assert_eq!(s.after_reading_us(60_000, 0), 60_000);
     }
 
     /// The slowest overlapping window wins.

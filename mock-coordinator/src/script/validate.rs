@@ -1,7 +1,9 @@
 //! Checks serde cannot express: ranges, kind-specific keys and references to
 //! jobs that can never exist. Each error names the key path and the reason.
 
-use super::{Arrival, ArrivalKind, CancelKind, CancelRule, Handshake, ModelWeight, RequestTemplate, Script};
+use super::{
+    Arrival, ArrivalKind, CancelKind, CancelRule, Handshake, ModelWeight, RequestTemplate, ResendAfter, Script,
+};
 
 /// Most jobs one script may issue. The open-loop schedule is computed up
 /// front, so this bounds its memory.
@@ -17,6 +19,9 @@ const OUTSTANDING_MAX: u32 = 1024;
 const NONCE_BYTES_MAX: u32 = 1024;
 /// Largest user message.
 const PROMPT_CHARS_MAX: u32 = 10_000_000;
+/// Largest `resend_guard_ms` (ten minutes): far above any cancel bound, and
+/// a bound on how long a re-send can be held back.
+const RESEND_GUARD_MS_MAX: u64 = 600_000;
 
 /// A script that cannot be used, with the key at fault.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -82,8 +87,26 @@ impl Script {
         for (i, rule) in self.cancels.iter().enumerate() {
             check_cancel(&format!("cancels[{i}]"), rule, jobs_max)?;
         }
+        if self.resend_guard_ms > RESEND_GUARD_MS_MAX {
+            return Err(ScriptError::invalid(
+                "resend_guard_ms",
+                format!("must be at most {RESEND_GUARD_MS_MAX}, got {}", self.resend_guard_ms),
+            ));
+        }
         for (i, rule) in self.duplicates.iter().enumerate() {
             check_job_ref(&format!("duplicates[{i}].job"), rule.job, jobs_max)?;
+            // A re-send timed from a cancel would always be held back by the
+            // guard; refusing the script says so instead of silently moving it.
+            if rule.after == ResendAfter::Cancel && rule.delay_ms < self.resend_guard_ms {
+                return Err(ScriptError::invalid(
+                    format!("duplicates[{i}].delay_ms"),
+                    format!(
+                        "must be >= resend_guard_ms ({}) for after = \"cancel\", got {}: \
+                         frames of the cancelled job may still arrive until then",
+                        self.resend_guard_ms, rule.delay_ms
+                    ),
+                ));
+            }
         }
         for (i, rule) in self.unknown_types.iter().enumerate() {
             let key = format!("unknown_types[{i}]");
@@ -389,6 +412,22 @@ mod tests {
         assert!(e.starts_with("coordinator.arrivals:"), "{e}");
     }
 
+    /// A re-send timed from a cancel must wait out the resend guard.
+    #[test]
+    fn resend_after_cancel_within_guard() {
+        let body = "[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 1.0\ncount = 1\n\
+                    [[coordinator.duplicates]]\njob = 0\nafter = \"cancel\"\ndelay_ms = 1999\n";
+        let e = err(body);
+        assert!(
+            e.starts_with("coordinator.duplicates[0].delay_ms: must be >= resend_guard_ms (2000)"),
+            "{e}"
+        );
+        parse(&body.replace("1999", "2000")).unwrap();
+        parse(&format!("resend_guard_ms = 0\n{body}")).unwrap();
+        let e = err("resend_guard_ms = 600001\n");
+        assert!(e.starts_with("coordinator.resend_guard_ms:"), "{e}");
+    }
+
     /// A full, valid script passes.
     #[test]
     fn full_script_is_valid() {
@@ -400,6 +439,7 @@ mod tests {
              [[coordinator.arrivals]]\nkind = \"closed_loop\"\noutstanding = 2\ncount = 5\n\
              [[coordinator.cancels]]\nkind = \"race_completion\"\nfraction = 0.5\n\
              [[coordinator.duplicates]]\njob = 0\ndelay_ms = 5\n\
+             [[coordinator.duplicates]]\njob = 1\nafter = \"terminal\"\n\
              [[coordinator.slow_reads]]\nstart_ms = 0\nend_ms = 10\nframes_per_sec = 2.0\n",
         )
         .unwrap();

@@ -11,3 +11,4 @@ mod client;
 mod faults;
 mod handshake;
 mod record;
+mod resends;
