@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::trace::{JobKind, JobView, Terminal, TraceView};
+use crate::trace::{JobKind, JobSend, Terminal, TraceView};
 
 /// Every outcome key, in report order (`[expect.outcomes]` accepts these).
 pub const OUTCOME_KEYS: &[&str] = &[
@@ -18,6 +18,7 @@ pub const OUTCOME_KEYS: &[&str] = &[
     "undeliverable",
     "in_flight",
     "duplicate",
+    "duplicate_done",
     "malformed",
 ];
 
@@ -71,41 +72,37 @@ pub struct Metrics {
     pub outcomes: BTreeMap<String, u64>,
     /// Terminal `job_error`s per `error_code`.
     pub error_codes: BTreeMap<String, u64>,
-    /// Job sent → first chunk.
+    /// Submission sent → its first chunk.
     pub ttfc_ms: Percentiles,
-    /// Gap between consecutive chunks of one job.
+    /// Gap between consecutive chunks of one submission.
     pub inter_chunk_ms: Percentiles,
-    /// Job sent → `job_done`.
+    /// Submission sent → its `job_done`.
     pub e2e_ms: Percentiles,
     pub chunks: u64,
     pub bytes: u64,
     /// Simulated time the run lasted, in ms.
     pub sim_ms: f64,
-    /// Completed jobs, chunks and bytes per simulated second of the run.
+    /// Submissions completed (`job_done`, re-runs included), chunks and
+    /// bytes per simulated second of the run.
     pub done_per_sec: f64,
     pub chunks_per_sec: f64,
     pub bytes_per_sec: f64,
 }
 
-/// The outcome of one job id: its first own terminal frame wins, then a
-/// cancel, then never being delivered, then a lost session.
-pub fn outcome_of(job: &JobView) -> &'static str {
-    match job.first_send().map(|s| s.kind) {
-        Some(JobKind::Duplicate) => return "duplicate",
-        Some(JobKind::Malformed | JobKind::Invalid) => return "malformed",
-        _ => {}
-    }
-    if let Some(first) = job.own_terminals().next() {
+/// The outcome of one submission: its first terminal frame wins, then a
+/// cancel that reached it, then a lost session (the coordinator's
+/// `JobRecord::outcome`). A submission never written is `undeliverable`
+/// and has no [`JobSend`].
+pub fn outcome_of(send: &JobSend) -> &'static str {
+    if let Some(first) = send.first_terminal() {
         return match first.what {
             Terminal::Done { .. } => "done",
             Terminal::Error { .. } => "error",
         };
     }
-    if job.cancel_us.is_some() {
+    if send.cancel_us.is_some() {
         "cancelled"
-    } else if job.sends.is_empty() && job.undeliverable_us.is_some() {
-        "undeliverable"
-    } else if job.session_lost_us.is_some() {
+    } else if send.session_lost_us.is_some() {
         "session_lost"
     } else {
         "in_flight"
@@ -113,7 +110,11 @@ pub fn outcome_of(job: &JobView) -> &'static str {
 }
 
 impl Metrics {
-    /// Measures the run in `view`.
+    /// Measures the run in `view`, per submission: each original job by
+    /// its own outcome (a cancelled original stays cancelled even when a
+    /// re-send of its id runs to job_done), each re-send counted under
+    /// `duplicate` (and `duplicate_done` when it ran to job_done), and every
+    /// latency measured from the submission's own sending.
     pub fn of(view: &TraceView) -> Self {
         let mut metrics = Self {
             sim_ms: view.end_us as f64 / 1e3,
@@ -123,50 +124,64 @@ impl Metrics {
             metrics.outcomes.insert((*key).to_owned(), 0);
         }
         let (mut ttfc, mut gaps, mut e2e) = (Vec::new(), Vec::new(), Vec::new());
+        let mut done_total = 0_u64;
         for job in view.jobs.values() {
-            metrics.count(job);
-            metrics.chunks += job.chunks.len() as u64;
-            metrics.bytes += job.chunks.iter().map(|c| c.what).sum::<u64>();
-            gaps.extend(job.chunks.windows(2).map(|w| w[1].at_us.saturating_sub(w[0].at_us)));
-            let Some(sent) = job.first_send() else { continue };
-            if let Some(chunk) = job.chunks.first() {
-                ttfc.push(chunk.at_us.saturating_sub(sent.at_us));
+            for &(_, kind) in &job.undeliverable {
+                metrics.bump(match kind {
+                    JobKind::Normal => "undeliverable",
+                    JobKind::Duplicate => "duplicate",
+                    JobKind::Invalid | JobKind::Malformed => "malformed",
+                });
+                if kind == JobKind::Normal {
+                    metrics.bump("jobs");
+                }
             }
-            if let Some(done) = job
-                .own_terminals()
-                .next()
-                .filter(|t| matches!(t.what, Terminal::Done { .. }))
-            {
-                e2e.push(done.at_us.saturating_sub(sent.at_us));
+            let stray = &job.stray_chunks;
+            metrics.chunks += stray.len() as u64;
+            metrics.bytes += stray.iter().map(|c| c.what).sum::<u64>();
+            for send in &job.sends {
+                metrics.count(send);
+                done_total += u64::from(send.is_done());
+                metrics.chunks += send.chunks.len() as u64;
+                metrics.bytes += send.chunks.iter().map(|c| c.what).sum::<u64>();
+                gaps.extend(send.chunks.windows(2).map(|w| w[1].at_us.saturating_sub(w[0].at_us)));
+                if let Some(chunk) = send.chunks.first() {
+                    ttfc.push(chunk.at_us.saturating_sub(send.at_us));
+                }
+                if let Some(done) = send.first_terminal().filter(|_| send.is_done()) {
+                    e2e.push(done.at_us.saturating_sub(send.at_us));
+                }
             }
         }
         metrics.ttfc_ms = Percentiles::of(ttfc);
         metrics.inter_chunk_ms = Percentiles::of(gaps);
         metrics.e2e_ms = Percentiles::of(e2e);
         let seconds = (view.end_us as f64 / 1e6).max(1e-6);
-        metrics.done_per_sec = metrics.outcomes["done"] as f64 / seconds;
+        metrics.done_per_sec = done_total as f64 / seconds;
         metrics.chunks_per_sec = metrics.chunks as f64 / seconds;
         metrics.bytes_per_sec = metrics.bytes as f64 / seconds;
         metrics
     }
 
-    fn count(&mut self, job: &JobView) {
-        let outcome = outcome_of(job);
-        if !matches!(outcome, "duplicate" | "malformed") {
-            *self.outcomes.entry("jobs".into()).or_default() += 1;
+    fn bump(&mut self, key: &str) {
+        *self.outcomes.entry(key.to_owned()).or_default() += 1;
+    }
+
+    fn count(&mut self, send: &JobSend) {
+        match send.kind {
+            JobKind::Normal => {
+                self.bump("jobs");
+                self.bump(outcome_of(send));
+            }
+            JobKind::Duplicate => {
+                self.bump("duplicate");
+                if send.is_done() {
+                    self.bump("duplicate_done");
+                }
+            }
+            JobKind::Invalid | JobKind::Malformed => self.bump("malformed"),
         }
-        *self.outcomes.entry(outcome.into()).or_default() += 1;
-        // Re-sends of an id are counted as duplicates on top of the original.
-        let resends = job
-            .sends
-            .iter()
-            .skip(1)
-            .filter(|s| s.kind == JobKind::Duplicate)
-            .count() as u64;
-        *self.outcomes.entry("duplicate".into()).or_default() += resends;
-        let codes = job.terminals.iter().filter_map(|t| t.what.error_code());
-        let first_own = job.own_terminals().next().and_then(|t| t.what.error_code());
-        for code in codes.filter(|c| *c == "duplicate_job").chain(first_own) {
+        if let Some(code) = send.first_terminal().and_then(|t| t.what.error_code()) {
             *self.error_codes.entry(code.to_owned()).or_default() += 1;
         }
     }
@@ -183,6 +198,40 @@ mod tests {
         let p = Percentiles::of((1..=100).map(|ms| ms * 1_000).collect());
         assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50.0, 90.0, 99.0, 100.0));
         assert_eq!(Percentiles::of(vec![]).count, 0);
+    }
+
+    /// A cancelled original stays cancelled when its re-send completes; the
+    /// re-run counts as a duplicate that ran to job_done, and latencies run
+    /// from each submission's own sending.
+    #[test]
+    fn outcomes_and_latencies_are_per_submission() {
+        let trace = TraceBuilder::new()
+            .session(0, 1)
+            .job(10, "j", 1, 60_000)
+            .chunk(40, "j", 1, b"ab")
+            .cancel(50, "j", 1)
+            .job_of_kind(2_050, "j", 1, 60_000, JobKind::Duplicate)
+            .chunk(2_080, "j", 1, b"abc")
+            .done(2_150, "j", 1)
+            .job_of_kind(2_060, "j", 1, 60_000, JobKind::Duplicate)
+            .error(2_062, "j", 1, "duplicate_job")
+            .build();
+        let metrics = Metrics::of(&TraceView::build(&trace.events));
+        let count = |key: &str| metrics.outcomes[key];
+        assert_eq!(
+            (
+                count("jobs"),
+                count("cancelled"),
+                count("done"),
+                count("duplicate"),
+                count("duplicate_done")
+            ),
+            (1, 1, 0, 2, 1)
+        );
+        assert_eq!(metrics.error_codes.get("duplicate_job"), Some(&1));
+        assert_eq!((metrics.ttfc_ms.count, metrics.ttfc_ms.max), (2, 30.0));
+        assert_eq!((metrics.e2e_ms.count, metrics.e2e_ms.max), (1, 100.0));
+        assert_eq!((metrics.chunks, metrics.bytes), (2, 5));
     }
 
     /// Outcomes, error codes, latencies and bytes are counted from the trace.

@@ -7,11 +7,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 
-use crate::expect::{ExpectReport, check, oracle_config};
+use crate::expect::{ExpectReport, Unmet, check, oracle_config};
 use crate::metrics::Metrics;
 use crate::oracle::{Verdict, Violation, judge_view};
 use crate::scenario::Scenario;
 use crate::scenario::model::SkipRule;
+use crate::scenario::swarm::{self, SwarmDraw};
 use crate::trace::{Divergence, Trace, TraceView, first_divergence};
 use crate::wall::Stopwatch;
 use crate::world::{self, WorldRun, panics};
@@ -71,6 +72,8 @@ pub struct RunReport {
     pub verdict: Verdict,
     /// The scenario's rule opt-outs, with their reasons.
     pub skip_rules: Vec<SkipRule>,
+    /// The values this seed drew for the scenario's `[swarm]` targets.
+    pub swarm: Vec<SwarmDraw>,
     pub expect: ExpectReport,
     pub metrics: Metrics,
     /// Simulated time covered, in ms.
@@ -134,8 +137,47 @@ fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, String> {
     }
 }
 
-/// Runs `scenario` (from `file`) with `seed`.
+/// Runs `scenario` (from `file`) with `seed`, after drawing the seed's
+/// values for its `[swarm]` targets, if it has any.
 pub fn run_one(file: &str, scenario: &Scenario, seed: u64, options: RunOptions) -> RunReport {
+    match swarm::draw(scenario, seed) {
+        Ok(Some((drawn, draws))) => run_drawn(file, &drawn, seed, options, draws),
+        Ok(None) => run_drawn(file, scenario, seed, options, Vec::new()),
+        Err(error) => undrawable(file, scenario, seed, &error.to_string()),
+    }
+}
+
+/// The report of a run whose swarm draw made an invalid scenario. Loading
+/// checks every target's extremes, alone and in pairs, so only a rule of
+/// three or more keys could get here; the run fails naming the draw.
+fn undrawable(file: &str, scenario: &Scenario, seed: u64, why: &str) -> RunReport {
+    RunReport {
+        file: file.to_owned(),
+        scenario: scenario.name.clone(),
+        seed,
+        replay: replay_command(file, seed),
+        trace_hash: Trace::default().hash(),
+        trace_events: 0,
+        settled: false,
+        verdict: Verdict::default(),
+        skip_rules: scenario.expect.skip_rules.clone(),
+        swarm: Vec::new(),
+        expect: ExpectReport {
+            checked: 1,
+            unmet: vec![Unmet {
+                key: "swarm".to_owned(),
+                detail: format!("this seed's draw is not a valid scenario: {why}"),
+            }],
+        },
+        metrics: Metrics::default(),
+        sim_ms: 0.0,
+        wall_ms: 0.0,
+        determinism: None,
+        trace: None,
+    }
+}
+
+fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, draws: Vec<SwarmDraw>) -> RunReport {
     let stopwatch = Stopwatch::start();
     let outcome = run_world(scenario, seed);
     let wall_ms = stopwatch.elapsed().as_secs_f64() * 1e3;
@@ -177,6 +219,7 @@ pub fn run_one(file: &str, scenario: &Scenario, seed: u64, options: RunOptions) 
         settled,
         verdict,
         skip_rules: scenario.expect.skip_rules.clone(),
+        swarm: draws,
         expect,
         metrics,
         sim_ms: sim_us as f64 / 1e3,

@@ -1,9 +1,11 @@
-//! Byte equality: what the coordinator reassembled for a job is exactly what
-//! the backend wrote for it (all of it for `job_done`, a prefix otherwise),
-//! and `job_error.bytes_emitted` tells the truth.
+//! Byte equality: what the coordinator reassembled for a submission is
+//! exactly what the backend wrote for the execution paired with it (all of
+//! it for `job_done`, a prefix otherwise), and `job_error.bytes_emitted`
+//! tells the truth. Judged per submission, so a re-sent id's re-runs are
+//! checked like any job.
 
 use super::{OracleConfig, Rule, Violation};
-use crate::trace::{BackendCall, JobKind, JobView, Terminal, TraceView};
+use crate::trace::{BackendCall, JobSend, Terminal, TraceView};
 
 /// Relayed bytes equal the backend's bytes.
 pub const MATCH_BACKEND: Rule = Rule {
@@ -14,30 +16,37 @@ pub const MATCH_BACKEND: Rule = Rule {
 
 fn match_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
-    for job in view.jobs.values() {
-        // A re-sent id may have been served more than once; its chunks cannot
-        // be attributed to one backend request, so only single sends count.
-        let single = job.sends.len() == 1 && job.sends[0].kind == JobKind::Normal;
-        if !single || (job.chunks.is_empty() && job.terminals.is_empty()) {
+    // Per submission: a re-sent id's submissions each relay their own
+    // bytes, from the backend execution paired with them.
+    for (job, send) in view.sends() {
+        if send.chunks.is_empty() && send.terminals.is_empty() {
             continue;
         }
-        let calls: Vec<&BackendCall> = view.executions_of(&job.job).collect();
-        check_job(job, &calls, &mut found);
+        let calls: Vec<&BackendCall> = view.executions_of_send(send).collect();
+        check_send(&job.job, send, &calls, &mut found);
     }
     found
 }
 
-fn check_job(job: &JobView, calls: &[&BackendCall], found: &mut Vec<Violation>) {
-    let relayed = job.bytes.as_bytes();
-    let at_us = job
+fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], found: &mut Vec<Violation>) {
+    let relayed = send.bytes.as_bytes();
+    let at_us = send
         .first_terminal_us()
-        .or(job.chunks.last().map(|c| c.at_us))
+        .or(send.chunks.last().map(|c| c.at_us))
         .unwrap_or(0);
-    let done = job.own_terminals().any(|t| matches!(t.what, Terminal::Done { .. }));
-    let mut flag = |detail: String| found.push(Violation::new(MATCH_BACKEND.name, Some(&job.job), at_us, detail));
+    let done = send.is_done();
+    let label = send.label();
+    let mut flag = |detail: String| {
+        found.push(Violation::new(
+            MATCH_BACKEND.name,
+            Some(job),
+            at_us,
+            format!("{label}: {detail}"),
+        ))
+    };
     if calls.len() > 1 {
         flag(format!(
-            "served by {} backend requests; one job must be one request",
+            "served by {} backend requests; one submission must be one request",
             calls.len()
         ));
         return;
@@ -45,7 +54,7 @@ fn check_job(job: &JobView, calls: &[&BackendCall], found: &mut Vec<Violation>) 
     let Some(call) = calls.first() else {
         if done || !relayed.is_empty() {
             flag(format!(
-                "{} bytes relayed but no backend request carried this job",
+                "{} bytes relayed but no backend request carried this submission",
                 relayed.len()
             ));
         }
@@ -71,7 +80,7 @@ fn check_job(job: &JobView, calls: &[&BackendCall], found: &mut Vec<Violation>) 
             first_difference(relayed, written)
         ));
     }
-    for terminal in job.own_terminals() {
+    for terminal in &send.terminals {
         if let Terminal::Error {
             bytes_emitted: Some(claimed),
             code,

@@ -3,7 +3,7 @@
 
 use super::windows::{all_disruptions, link_disruptions};
 use super::{OracleConfig, Rule, Violation};
-use crate::trace::{JobView, TraceView};
+use crate::trace::{JobSend, TraceView};
 
 /// A cancel closes the backend stream and silences the job.
 pub const CLOSES_STREAM: Rule = Rule {
@@ -17,28 +17,34 @@ fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     let links = link_disruptions(view);
     let all = all_disruptions(view);
     let mut found = Vec::new();
-    for job in view.jobs.values() {
-        let Some(cancel_us) = job.cancel_us else { continue };
-        if !job.cancelled_before_terminal() || job.sends.len() != 1 {
+    // Per submission: a cancel counts for each submission of the id it
+    // reached (a stale cancel of a finished original counts for the re-run
+    // holding the id), and the frames judged are only those attributed to
+    // that submission — a re-send's own frames are not late frames of the
+    // cancelled one.
+    for (job, send) in view.sends() {
+        let Some(cancel_us) = send.cancel_us else { continue };
+        if !send.cancelled_before_terminal() {
             continue;
         }
         // A cancel that could not reach the agent (cut link, dead session)
         // proves nothing; the session's end frees the job instead.
-        let conn_alive = session_alive(view, job, cancel_us + bound_us);
+        let conn_alive = session_alive(view, send.conn, cancel_us + bound_us);
         if conn_alive && !links.overlaps(cancel_us, cancel_us + bound_us) {
-            check_stream_closed(view, job, cancel_us, bound_us, &mut found);
+            check_stream_closed(view, &job.job, send, cancel_us, bound_us, &mut found);
         }
-        for frame_us in job
+        for frame_us in send
             .chunks
             .iter()
             .map(|c| c.at_us)
-            .chain(job.own_terminals().map(|t| t.at_us))
+            .chain(send.terminals.iter().map(|t| t.at_us))
         {
             let allowed_us = cancel_us + bound_us + all.covered_us(cancel_us, frame_us);
             if frame_us > allowed_us {
                 let late_ms = (frame_us - cancel_us) as f64 / 1e3;
                 let detail = format!(
-                    "frame arrived {late_ms:.1} ms after the cancel (bound {} ms)",
+                    "{}: frame arrived {late_ms:.1} ms after the cancel (bound {} ms)",
+                    send.label(),
                     config.bounds.cancel_close_ms
                 );
                 found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), frame_us, detail));
@@ -49,28 +55,35 @@ fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     found
 }
 
-/// Whether the connection the job was sent on was still open at `until_us`.
-fn session_alive(view: &TraceView, job: &JobView, until_us: u64) -> bool {
-    let conn = job.sends[0].conn;
+/// Whether connection `conn` was still open at `until_us`.
+fn session_alive(view: &TraceView, conn: u64, until_us: u64) -> bool {
     view.sessions
         .get(&conn)
         .is_none_or(|s| s.closed_us.is_none_or(|closed| closed > until_us))
 }
 
-fn check_stream_closed(view: &TraceView, job: &JobView, cancel_us: u64, bound_us: u64, found: &mut Vec<Violation>) {
-    for call in view.executions_of(&job.job) {
+fn check_stream_closed(
+    view: &TraceView,
+    job: &str,
+    send: &JobSend,
+    cancel_us: u64,
+    bound_us: u64,
+    found: &mut Vec<Violation>,
+) {
+    for call in view.executions_of_send(send) {
         let end_us = call.end_us.unwrap_or(u64::MAX);
         if end_us > cancel_us + bound_us {
             let detail = match call.end_us {
                 Some(end) => format!(
-                    "backend stream closed {:.1} ms after the cancel",
+                    "{}: backend stream closed {:.1} ms after the cancel",
+                    send.label(),
                     (end - cancel_us) as f64 / 1e3
                 ),
-                None => "backend stream never closed after the cancel".to_owned(),
+                None => format!("{}: backend stream never closed after the cancel", send.label()),
             };
             found.push(Violation::new(
                 CLOSES_STREAM.name,
-                Some(&job.job),
+                Some(job),
                 cancel_us + bound_us,
                 detail,
             ));

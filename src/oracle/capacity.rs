@@ -69,24 +69,38 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Viol
 }
 
 /// `out_of_capacity` frames the coordinator read without the agent having
-/// decided so at admission (the decision must go through slot accounting).
+/// decided so at admission (the decision must go through slot accounting):
+/// per id, no more such frames than such decisions.
 fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
-        let claimed = job
-            .terminals
+        let claimed: Vec<u64> = job
+            .sends
             .iter()
-            .find(|t| t.what.error_code() == Some("out_of_capacity"));
-        let Some(claimed) = claimed else { continue };
-        let decided = view.agent_events.iter().any(|e| {
-            matches!(&e.kind, EventKind::AgentJobRejected { job: j, code, .. } if *j == job.job && code == "out_of_capacity")
-        });
-        if !decided {
-            let detail = "out_of_capacity frame without an out_of_capacity admission decision";
+            .flat_map(|send| &send.terminals)
+            .chain(&job.stray_terminals)
+            .filter(|t| t.what.error_code() == Some("out_of_capacity"))
+            .map(|t| t.at_us)
+            .collect();
+        if claimed.is_empty() {
+            continue;
+        }
+        let decided = view
+            .agent_events
+            .iter()
+            .filter(|e| {
+                matches!(&e.kind, EventKind::AgentJobRejected { job: j, code, .. } if *j == job.job && code == "out_of_capacity")
+            })
+            .count();
+        if let Some(&at_us) = claimed.get(decided) {
+            let detail = format!(
+                "{} out_of_capacity frame(s) but {decided} out_of_capacity admission decision(s)",
+                claimed.len()
+            );
             found.push(Violation::new(
                 OUT_OF_CAPACITY_TRUTHFUL.name,
                 Some(&job.job),
-                claimed.at_us,
+                at_us,
                 detail,
             ));
         }

@@ -4,7 +4,7 @@
 
 use super::windows::{Windows, all_disruptions, link_disruptions};
 use super::{OracleConfig, Rule, Violation};
-use crate::trace::{JobKind, JobView, Seen, SessionView, TraceView};
+use crate::trace::{JobKind, JobSend, Seen, SessionView, TraceView};
 
 /// Heartbeats arrive on schedule.
 pub const SCHEDULE: Rule = Rule {
@@ -99,16 +99,16 @@ fn check_session(
 fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
     for session in view.sessions.values() {
+        let sends_on_conn: Vec<&JobSend> = view
+            .sends()
+            .map(|(_, send)| send)
+            .filter(|send| send.conn == session.conn && send.kind != JobKind::Malformed)
+            .collect();
         for beat in &session.heartbeats {
-            let jobs_on_conn = view.jobs.values().filter(|j| {
-                j.sends
-                    .iter()
-                    .any(|s| s.conn == session.conn && s.kind != JobKind::Malformed)
-            });
             let (mut surely, mut possibly) = (0_u64, 0_u64);
-            for job in jobs_on_conn {
-                surely += u64::from(surely_executing(job, beat));
-                possibly += u64::from(possibly_executing(job, beat));
+            for send in &sends_on_conn {
+                surely += u64::from(surely_executing(send, beat));
+                possibly += u64::from(possibly_executing(send, beat));
             }
             let possibly = possibly.min(config.max_concurrent);
             if beat.what < surely || beat.what > possibly {
@@ -123,29 +123,21 @@ fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     found
 }
 
-/// Sent before the heartbeat and not yet answered when it was read (sends
-/// and answers pair up in order, so a re-send counts once its predecessor
-/// is answered).
-fn possibly_executing(job: &JobView, beat: &Seen<u64>) -> bool {
-    let sent = job
-        .sends
-        .iter()
-        .filter(|s| s.seq < beat.seq && s.conn == beat.conn)
-        .count();
-    let answered = job
-        .terminals
-        .iter()
-        .filter(|t| t.seq < beat.seq && t.conn == beat.conn)
-        .count();
-    sent > answered
+/// Written before the heartbeat, and neither answered nor superseded
+/// before it was read. (A cancelled submission may still hold its slot
+/// until the agent reads the cancel, so a cancel alone does not rule it out.)
+fn possibly_executing(send: &JobSend, beat: &Seen<u64>) -> bool {
+    let answered = send.terminals.iter().any(|t| t.seq < beat.seq);
+    let superseded = send.superseded_us.is_some_and(|s| s < beat.at_us);
+    send.seq < beat.seq && !answered && !superseded
 }
 
-/// A chunk came before the heartbeat and the terminal after it (frames of one
-/// connection arrive in the order they were written), and no cancel could
-/// have released the slot in between.
-fn surely_executing(job: &JobView, beat: &Seen<u64>) -> bool {
-    let chunk_before = job.chunks.iter().any(|c| c.seq < beat.seq && c.conn == beat.conn);
-    let terminal_after = job.own_terminals().any(|t| t.seq > beat.seq && t.conn == beat.conn);
-    let cancelled = job.cancel_us.is_some_and(|c| c <= beat.at_us);
-    chunk_before && terminal_after && !cancelled && job.sends.len() == 1
+/// A chunk of the submission came before the heartbeat and its terminal
+/// after it (frames of one connection arrive in the order they were
+/// written), and no cancel could have released the slot in between.
+fn surely_executing(send: &JobSend, beat: &Seen<u64>) -> bool {
+    let chunk_before = send.chunks.iter().any(|c| c.seq < beat.seq);
+    let terminal_after = send.terminals.first().is_some_and(|t| t.seq > beat.seq);
+    let cancelled = send.cancel_us.is_some_and(|c| c <= beat.at_us);
+    chunk_before && terminal_after && !cancelled
 }

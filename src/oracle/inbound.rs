@@ -6,7 +6,7 @@
 
 use super::windows::link_disruptions;
 use super::{OracleConfig, Rule, Violation};
-use crate::trace::{JobKind, TraceView};
+use crate::trace::{JobKind, JobView, TraceView};
 
 /// Inbound frames are processed while outbound is blocked.
 pub const WHILE_OUTBOUND_BLOCKED: Rule = Rule {
@@ -20,34 +20,59 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig) -> Vec<Violat
     let links = link_disruptions(view);
     let mut found = Vec::new();
     for job in view.jobs.values() {
-        let [send] = job.sends.as_slice() else { continue };
-        if send.kind != JobKind::Normal {
-            continue;
-        }
-        let due_us = send.at_us + bound_us;
-        let paused = view
-            .read_pauses
-            .iter()
-            .any(|&(from, until)| send.at_us >= from && send.at_us < until);
-        let alive = view
-            .sessions
-            .get(&send.conn)
-            .is_none_or(|s| s.closed_us.is_none_or(|c| c > due_us));
-        if !paused || !alive || due_us > view.end_us || links.overlaps(send.at_us, due_us) {
-            continue;
-        }
-        if job.agent_decided_us.is_none_or(|decided| decided > due_us) {
-            let detail = format!(
-                "sent while the coordinator was not reading; no admission decision within {} ms",
-                config.bounds.inbound_decision_ms
-            );
-            found.push(Violation::new(
-                WHILE_OUTBOUND_BLOCKED.name,
-                Some(&job.job),
-                due_us,
-                detail,
-            ));
+        let decided = decisions_by_send(job, bound_us);
+        for (send, decided_us) in job.sends.iter().zip(decided) {
+            if !matches!(send.kind, JobKind::Normal | JobKind::Duplicate) {
+                continue;
+            }
+            let due_us = send.at_us + bound_us;
+            let paused = view
+                .read_pauses
+                .iter()
+                .any(|&(from, until)| send.at_us >= from && send.at_us < until);
+            let alive = view
+                .sessions
+                .get(&send.conn)
+                .is_none_or(|s| s.closed_us.is_none_or(|c| c > due_us));
+            if !paused || !alive || due_us > view.end_us || links.overlaps(send.at_us, due_us) {
+                continue;
+            }
+            if decided_us.is_none_or(|decided| decided > due_us) {
+                let detail = format!(
+                    "{} sent while the coordinator was not reading; no admission decision within {} ms",
+                    send.label(),
+                    config.bounds.inbound_decision_ms
+                );
+                found.push(Violation::new(
+                    WHILE_OUTBOUND_BLOCKED.name,
+                    Some(&job.job),
+                    due_us,
+                    detail,
+                ));
+            }
         }
     }
     found
+}
+
+/// The agent's admission decision for each submission of `job` (in the
+/// order of `job.sends`). The agent decides once per `job` frame it reads
+/// and names only the id, so decisions are matched to submissions: each
+/// decision, in time order, goes to the oldest submission written before it
+/// that has none yet and whose bound has not run out by then — earliest
+/// deadline first, which matches as many submissions in time as any
+/// matching can. A submission the agent never read (its connection died
+/// first) is thus not given a later submission's decision.
+fn decisions_by_send(job: &JobView, bound_us: u64) -> Vec<Option<u64>> {
+    let mut decided: Vec<Option<u64>> = vec![None; job.sends.len()];
+    for &at_us in &job.agent_decisions_us {
+        let next =
+            job.sends.iter().enumerate().find(|(index, send)| {
+                decided[*index].is_none() && send.at_us <= at_us && at_us <= send.at_us + bound_us
+            });
+        if let Some((index, _)) = next {
+            decided[index] = Some(at_us);
+        }
+    }
+    decided
 }

@@ -1,15 +1,19 @@
 //! Liveness: the agent connects at start, and after every partition, crash
 //! or disconnect it reaches steady state on a new session within the
-//! reconnect bound of the disruption healing, and serves jobs there.
+//! reconnect bound of the disruption healing, and serves jobs there: it
+//! answers them, and once a disruption has healed, it completes at least
+//! one of the jobs it answers before the next one.
 
-use super::windows::{AGENT_HOST, COORDINATOR_HOST, link_disruptions};
+use std::collections::BTreeMap;
+
+use super::windows::{AGENT_HOST, COORDINATOR_HOST, backend_disruptions, link_disruptions};
 use super::{OracleConfig, Rule, Violation};
-use crate::trace::{FaultAction, TraceView};
+use crate::trace::{FaultAction, JobKind, Phase, SessionView, TraceView};
 
 /// The agent reconnects and serves again.
 pub const RECONNECTS: Rule = Rule {
     name: "reconnects_after_disruption",
-    summary: "after start and after every partition, crash or disconnect the agent is serving on a new session within reconnect_within_ms of the heal",
+    summary: "after start and after every partition, crash or disconnect the agent is serving on a new session within reconnect_within_ms of the heal, and completes a job there",
     check: reconnects,
 };
 
@@ -29,15 +33,15 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
             .filter(|(_, action, hosts)| cuts_session(*action, hosts))
             .map(|(at, action, hosts)| (*at, format!("{} {}", action.name(), hosts.join("/")))),
     );
-    for (at_us, what) in disruptions {
-        let healed_us = windows.heal_after(at_us);
+    for (at_us, what) in &disruptions {
+        let healed_us = windows.heal_after(*at_us);
         let deadline_us = healed_us + bound_us;
         let ready = view
             .sessions
             .values()
             .filter_map(|s| s.ready_us)
-            .any(|r| r >= at_us && r <= deadline_us);
-        let judged = deadline_us <= view.end_us || view.phase_us(crate::trace::Phase::SettleBoundHit).is_some();
+            .any(|r| r >= *at_us && r <= deadline_us);
+        let judged = deadline_us <= view.end_us || view.phase_us(Phase::SettleBoundHit).is_some();
         if !ready && judged {
             let detail = format!(
                 "no session reached steady state within {} ms after {what} healed",
@@ -52,6 +56,7 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
         }
     }
     found.extend(serves_again(view));
+    found.extend(completes_after_heal(view, &disruptions[1..]));
     found
 }
 
@@ -72,17 +77,104 @@ fn serves_again(view: &TraceView) -> Vec<Violation> {
         .values()
         .filter(|s| s.ready_us.is_some() && s.closed_us.is_none())
     {
-        let on_conn = |conn: u64| conn == session.conn;
-        let sent = view
-            .jobs
-            .values()
-            .filter(|j| j.sends.iter().any(|s| on_conn(s.conn)))
-            .count();
-        let answered = view.jobs.values().any(|j| j.terminals.iter().any(|t| on_conn(t.conn)));
+        let on_conn: Vec<_> = view.sends().filter(|(_, send)| send.conn == session.conn).collect();
+        let sent = on_conn.len();
+        let answered = on_conn.iter().any(|(_, send)| !send.terminals.is_empty());
         if sent > 0 && !answered {
             let detail = format!("conn {} was sent {sent} job(s) and answered none", session.conn);
             found.push(Violation::new(RECONNECTS.name, None, view.end_us, detail));
         }
+    }
+    found
+}
+
+/// After each disruption heals, the agent completes a job again.
+///
+/// For a disruption of the session (`session_disruptions`: a connection
+/// closing, a partition or hold of the agent–coordinator link, a crash of
+/// either) the agent serves again from the first session ready after the
+/// heal; for one of a backend (a partition or hold of an agent–backend link,
+/// a crash of a backend host) from the heal, on the newest session ready
+/// then. Judged are the jobs sent on that session from then until the next
+/// fault begins or the session closes, that were answered before that
+/// (other than `duplicate_job`, which is about the id, not serving): if
+/// there are any, at least one must be `job_done`. Jobs cut short by the
+/// next disruption are not judged, and a window with no answered job
+/// proves nothing either way (`exactly_one_terminal` covers silence).
+fn completes_after_heal(view: &TraceView, session_disruptions: &[(u64, String)]) -> Vec<Violation> {
+    let links = link_disruptions(view);
+    let backends = backend_disruptions(view);
+    let fault_starts: Vec<u64> = links
+        .0
+        .iter()
+        .map(|&(from, _)| from)
+        .chain(backends.iter().map(|&(from, _, _)| from))
+        .collect();
+    // (serving from, session) → the disruptions it recovers from: several
+    // may heal into one session (a partition and the close it causes).
+    let mut serving: BTreeMap<(u64, u64), (&SessionView, Vec<&str>)> = BTreeMap::new();
+    for (at_us, what) in session_disruptions {
+        let healed_us = links.heal_after(*at_us);
+        let first_ready = view
+            .sessions
+            .values()
+            .filter(|s| s.ready_us.is_some_and(|r| r >= healed_us && r >= *at_us))
+            .min_by_key(|s| s.ready_us);
+        if let Some(session) = first_ready {
+            let from_us = session.ready_us.unwrap_or(healed_us);
+            let entry = serving.entry((from_us, session.conn)).or_insert((session, Vec::new()));
+            entry.1.push(what);
+        }
+    }
+    for (_, healed_us, what) in &backends {
+        let newest = view
+            .sessions
+            .values()
+            .filter(|s| s.ready_us.is_some_and(|r| r <= *healed_us) && s.closed_us.is_none_or(|c| c > *healed_us))
+            .max_by_key(|s| s.ready_us);
+        if let Some(session) = newest {
+            let entry = serving
+                .entry((*healed_us, session.conn))
+                .or_insert((session, Vec::new()));
+            entry.1.push(what);
+        }
+    }
+    let mut found = Vec::new();
+    for ((from_us, _), (session, whats)) in serving {
+        let next_fault = fault_starts.iter().copied().filter(|&f| f > from_us).min();
+        let until_us = next_fault
+            .into_iter()
+            .chain(session.closed_us)
+            .min()
+            .unwrap_or(u64::MAX);
+        let answered: Vec<_> = view
+            .sends()
+            .map(|(_, send)| send)
+            .filter(|send| {
+                send.conn == session.conn
+                    && matches!(send.kind, JobKind::Normal | JobKind::Duplicate)
+                    && send.at_us >= from_us
+                    && send.at_us < until_us
+            })
+            .filter_map(|send| send.first_terminal())
+            .filter(|t| t.at_us < until_us && t.what.error_code() != Some("duplicate_job"))
+            .collect();
+        if answered.is_empty() || answered.iter().any(|t| t.what.error_code().is_none()) {
+            continue;
+        }
+        let mut codes: Vec<&str> = answered.iter().filter_map(|t| t.what.error_code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        let at_us = answered.iter().map(|t| t.at_us).max().unwrap_or(from_us);
+        let detail = format!(
+            "after {} healed, conn {} answered {} job(s) sent from {:.3} s and completed none ({})",
+            whats.join(" and "),
+            session.conn,
+            answered.len(),
+            from_us as f64 / 1e6,
+            codes.join(", ")
+        );
+        found.push(Violation::new(RECONNECTS.name, None, at_us, detail));
     }
     found
 }

@@ -7,12 +7,20 @@
 //! (slot accounting, queued outbound bytes). Every rule runs on every run
 //! unless the scenario opts out of it by name, with a reason.
 //!
+//! Rules judge each *submission* — each `job` frame the coordinator wrote,
+//! with the chunks, bytes, terminal frames, cancel and supersession or
+//! session loss the coordinator attributed to it
+//! ([`JobSend`](crate::trace::JobSend)) — not each job id, so a re-sent id
+//! is judged like any job: the original and every re-run against their own
+//! bytes, cancel bound and deadline. Backend executions are paired with
+//! submissions by [`TraceView::executions_of_send`].
+//!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
 //! (byte equality), [`capacity`] (slots and streams), [`cancel`],
 //! [`deadline`], [`heartbeat`], [`quiescence`] (settling, in-flight, memory),
 //! [`inbound`] (reading while writing is blocked), [`liveness`]
 //! (reconnecting), [`session_end`] (a dead session's jobs end with it; no
-//! job runs twice), [`hosts`] (crashes and the coordinator's own flags);
+//! submission runs twice), [`hosts`] (crashes and the coordinator's own flags);
 //! [`windows`] computes the disruption windows several rules exempt.
 
 pub mod bytes;

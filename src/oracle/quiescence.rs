@@ -82,16 +82,16 @@ fn settles(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     let Some(hit_us) = view.phase_us(Phase::SettleBoundHit) else {
         return Vec::new();
     };
+    // Per submission: a re-send still waits for its own answer.
     let unsettled: Vec<&str> = view
-        .jobs
-        .values()
-        .filter(|j| {
-            j.sends.iter().any(|s| s.kind != crate::trace::JobKind::Malformed)
-                && j.terminals.is_empty()
-                && j.session_lost_us.is_none()
-                && j.cancel_us.is_none()
+        .sends()
+        .filter(|(_, send)| {
+            send.kind != crate::trace::JobKind::Malformed
+                && send.terminals.is_empty()
+                && send.session_lost_us.is_none()
+                && send.cancel_us.is_none()
         })
-        .map(|j| j.job.as_str())
+        .map(|(job, _)| job.job.as_str())
         .collect();
     let open_streams = view
         .backend_calls
@@ -103,7 +103,7 @@ fn settles(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
         .values()
         .any(|s| s.ready_us.is_some() && s.closed_us.is_none());
     let detail = format!(
-        "settle_ms_max ran out: {} job(s) unanswered{}, {open_streams} backend stream(s) open, agent {}",
+        "settle_ms_max ran out: {} submission(s) unanswered{}, {open_streams} backend stream(s) open, agent {}",
         unsettled.len(),
         unsettled.first().map(|j| format!(" (first {j})")).unwrap_or_default(),
         if connected { "connected" } else { "not connected" }

@@ -62,13 +62,32 @@ impl Windows {
 
 /// Link faults and crashes that cut the agent off from the coordinator.
 pub fn link_disruptions(view: &TraceView) -> Windows {
+    Windows(
+        fault_windows(view, cuts_agent_off)
+            .into_iter()
+            .map(|(a, b, _)| (a, b))
+            .collect(),
+    )
+}
+
+/// Link faults and crashes that cut the agent off from a backend (a
+/// partition or hold between the agent and a host other than the
+/// coordinator, or a crash of such a host): `(from_us, until_us, what)`.
+pub fn backend_disruptions(view: &TraceView) -> Vec<(u64, u64, String)> {
+    fault_windows(view, cuts_a_backend_off)
+}
+
+/// The windows of the partitions, holds and crashes that `cuts` selects,
+/// each lasting until its undo (or the heal at the end of the script), with
+/// the fault as words (`crash vllm-1`).
+fn fault_windows(view: &TraceView, cuts: fn(FaultAction, &[String]) -> bool) -> Vec<(u64, u64, String)> {
     let healed_us = view.phase_us(Phase::Healed).unwrap_or(view.end_us);
     let mut windows = Vec::new();
     for (index, (at, action, hosts)) in view.faults.iter().enumerate() {
         if !matches!(action, FaultAction::Partition | FaultAction::Hold | FaultAction::Crash) {
             continue;
         }
-        if !cuts_agent_off(*action, hosts) {
+        if !cuts(*action, hosts) {
             continue;
         }
         let undo = undo_of(*action);
@@ -76,9 +95,9 @@ pub fn link_disruptions(view: &TraceView) -> Windows {
             .iter()
             .find(|(_, a, h)| *a == undo && same_hosts(h, hosts))
             .map_or(healed_us, |(t, _, _)| *t);
-        windows.push((*at, end.max(*at)));
+        windows.push((*at, end.max(*at), format!("{} {}", action.name(), hosts.join("/"))));
     }
-    Windows(windows)
+    windows
 }
 
 /// [`link_disruptions`] plus the coordinator's read pauses.
@@ -94,6 +113,15 @@ fn cuts_agent_off(action: FaultAction, hosts: &[String]) -> bool {
         names(AGENT_HOST) && names(COORDINATOR_HOST)
     } else {
         names(AGENT_HOST) || names(COORDINATOR_HOST)
+    }
+}
+
+fn cuts_a_backend_off(action: FaultAction, hosts: &[String]) -> bool {
+    let is_backend = |name: &String| name != AGENT_HOST && name != COORDINATOR_HOST;
+    if action.is_link() {
+        hosts.iter().any(|h| h == AGENT_HOST) && hosts.iter().any(is_backend)
+    } else {
+        hosts.iter().any(is_backend)
     }
 }
 

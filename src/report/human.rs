@@ -50,6 +50,14 @@ fn line(out: &mut String, r: &RunReport) {
         short_hash(&r.trace_hash),
         r.speed()
     );
+    if !r.swarm.is_empty() {
+        let _ = writeln!(out, "{:<16} swarm: {}", "", swarm_draws(r));
+    }
+}
+
+/// A swarm run's drawn values, `key = value` in `[swarm]` order.
+fn swarm_draws(r: &RunReport) -> String {
+    r.swarm.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn totals(out: &mut String, reports: &[RunReport]) {
@@ -73,6 +81,9 @@ fn short_hash(hash: &str) -> &str {
 
 fn full(out: &mut String, r: &RunReport) {
     let _ = writeln!(out, "{} {} (seed {}) — {}", status(r), r.scenario, r.seed, r.file);
+    if !r.swarm.is_empty() {
+        let _ = writeln!(out, "  swarm        {}", swarm_draws(r));
+    }
     outcomes(out, &r.metrics);
     latency(out, &r.metrics);
     let m = &r.metrics;

@@ -4,12 +4,14 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_path_to_error::Segment;
 
 use super::error::ScenarioError;
 use super::locate::{KeyPath, line_column, span_of};
 use super::model::Scenario;
+use super::swarm::prepare;
 use super::validate::{Problem, validate};
 
 /// Largest scenario file accepted, in bytes.
@@ -38,8 +40,17 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(&file, &text)
 }
 
-/// Parses and validates scenario `text`; `file` names it in errors.
+/// Parses and validates scenario `text`; `file` names it in errors. A
+/// `[swarm]` table is checked too, and kept with the text each run redraws.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let mut scenario = parse_plain(file, text)?;
+    scenario.swarm_source = prepare(file, text, &scenario)?.map(Arc::new);
+    Ok(scenario)
+}
+
+/// [`parse`] without the `[swarm]` checks: what a run's drawn text goes
+/// through (its targets were checked when the file was loaded).
+pub(crate) fn parse_plain(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let deserializer = toml::de::Deserializer::parse(text).map_err(|err| {
         let span = err.span().unwrap_or(0..0);
         invalid(file, text, span, "(syntax)".to_owned(), err.message().to_owned())
@@ -52,7 +63,8 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
-fn invalid(file: &str, text: &str, span: Range<usize>, key: String, message: String) -> ScenarioError {
+/// A [`ScenarioError::Invalid`] at byte `span` of `text`.
+pub(crate) fn invalid(file: &str, text: &str, span: Range<usize>, key: String, message: String) -> ScenarioError {
     let (line, column) = line_column(text, span.start);
     ScenarioError::Invalid {
         file: file.to_owned(),

@@ -1,12 +1,14 @@
 //! Scenario files: the schema ([`model`]), reading and error locations
 //! ([`load`], [`locate`], [`error`]), cross-checks ([`validate`]) and the
-//! agent configuration a scenario implies ([`agent`]).
+//! agent configuration a scenario implies ([`agent`]), and the values a
+//! swarm scenario draws per run seed ([`swarm`]).
 
 pub mod agent;
 pub mod error;
 pub mod load;
 pub mod locate;
 pub mod model;
+pub mod swarm;
 pub mod validate;
 
 pub use error::ScenarioError;

@@ -4,12 +4,14 @@
 //! the mock crates' own schemas, embedded as they are.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mock_backends::BackendSpec;
 use mock_coordinator::Script;
 use provider_agent::config::{PricingConfig, SessionConfig};
 use serde::{Deserialize, Serialize};
 
+use super::swarm::{SwarmSection, SwarmSource};
 use crate::trace::FaultAction;
 
 /// Default `seed` when the file names none.
@@ -61,6 +63,13 @@ pub struct Scenario {
     /// What a passing run must show.
     #[serde(default)]
     pub expect: ExpectSection,
+    /// `[swarm]`: target key → the range or set each run seed draws it from.
+    #[serde(default)]
+    pub swarm: SwarmSection,
+    /// The checked text behind `swarm`, set by `load::parse`; `None` without
+    /// a `[swarm]` table (and in a scenario that is itself a draw).
+    #[serde(skip)]
+    pub swarm_source: Option<Arc<SwarmSource>>,
 }
 
 fn seed_default() -> u64 {

@@ -76,10 +76,11 @@ impl FaultAction {
 }
 
 /// How the coordinator sent a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// A well-formed job.
+    #[default]
     Normal,
     /// A job reusing the id of an earlier one.
     Duplicate,
@@ -143,26 +144,54 @@ pub enum EventKind {
     /// The coordinator held back reading `conn` until `until_us`: not at
     /// all (`slow` false) or at a few frames per second (`slow` true).
     ReadBlocked { conn: u64, until_us: u64, slow: bool },
-    /// A `job` frame was written to `conn`.
+    /// A `job` frame was written to `conn`: one *submission* of `job`. A job
+    /// id the coordinator re-sends has several; `sub` (the coordinator's
+    /// record index) names each one, and every frame of the agent below
+    /// carries the submission the coordinator attributed it to (see
+    /// mock-coordinator/README.md, "Attribution").
     JobSent {
         job: String,
+        sub: u64,
         conn: u64,
         model: String,
         deadline_ms: u64,
         kind: JobKind,
+        /// Re-sends only: every earlier submission of the id had ended for
+        /// the agent (terminal read or cancel written) when it was written.
+        id_was_free: Option<bool>,
     },
-    /// A job came due while no session existed; it was never sent.
-    JobUndeliverable { job: String },
-    /// A `job_cancel` frame was written.
-    CancelSent { job: String, conn: u64 },
-    /// A `job_chunk` frame was read.
-    Chunk { job: String, conn: u64, len: u64 },
-    /// A terminal frame was read.
-    TerminalReceived { job: String, conn: u64, terminal: Terminal },
-    /// The job's connection ended while it was in flight.
-    JobSessionLost { job: String, conn: u64 },
-    /// The bytes the coordinator reassembled for a job (at its last chunk).
-    JobBytes { job: String, bytes: Blob },
+    /// Submission `sub` came due while no session existed (or its
+    /// connection ended before it was written); it was never sent.
+    JobUndeliverable { job: String, sub: u64, kind: JobKind },
+    /// A `job_cancel` frame was written; it counted for the submissions
+    /// `subs` (a cancel names only an id: the one it was sent for and every
+    /// one of the id on `conn` still awaiting frames). Empty when every one
+    /// of them had already been cancelled before.
+    CancelSent { job: String, conn: u64, subs: Vec<u64> },
+    /// A `job_chunk` frame was read; `sub` is the submission it belongs to,
+    /// `None` when the coordinator attributed it to none (after the
+    /// terminal frame, another connection's job, an unknown id).
+    Chunk {
+        job: String,
+        sub: Option<u64>,
+        conn: u64,
+        len: u64,
+    },
+    /// A terminal frame was read; `sub` as for [`EventKind::Chunk`].
+    TerminalReceived {
+        job: String,
+        sub: Option<u64>,
+        conn: u64,
+        terminal: Terminal,
+    },
+    /// Submission `sub`'s connection ended while it was in flight.
+    JobSessionLost { job: String, sub: u64, conn: u64 },
+    /// Cancelled submission `sub` (no terminal frame) stopped receiving
+    /// frames: a later submission of its id was written on its connection.
+    JobSuperseded { job: String, sub: u64 },
+    /// The bytes the coordinator reassembled for submission `sub` (at its
+    /// last chunk).
+    JobBytes { job: String, sub: u64, bytes: Blob },
     /// A `heartbeat` frame was read.
     Heartbeat { conn: u64, queue_depth: u64 },
     /// The coordinator itself flagged a protocol violation by the agent.
@@ -223,11 +252,12 @@ impl EventKind {
     pub fn job(&self) -> Option<&str> {
         match self {
             Self::JobSent { job, .. }
-            | Self::JobUndeliverable { job }
+            | Self::JobUndeliverable { job, .. }
             | Self::CancelSent { job, .. }
             | Self::Chunk { job, .. }
             | Self::TerminalReceived { job, .. }
             | Self::JobSessionLost { job, .. }
+            | Self::JobSuperseded { job, .. }
             | Self::JobBytes { job, .. }
             | Self::AgentJobAdmitted { job, .. }
             | Self::AgentJobRejected { job, .. }

@@ -1,17 +1,53 @@
 //! A builder for hand-made traces, so the oracle can be tested on traces that
 //! hold exactly one violation (or none). Times are given in simulated
 //! milliseconds for readability.
+//!
+//! Submissions are numbered from 0 in the order `job`/`job_of_kind` is
+//! called, and the builder attributes every frame to a submission the way
+//! the mock coordinator does (mock-coordinator/README.md, "Attribution"), in
+//! the order the calls are made — so add one id's events in time order:
+//!
+//! - a chunk or terminal frame belongs to the oldest submission of its id
+//!   on its connection that still awaits frames (written, no terminal frame,
+//!   not lost, not superseded); a `duplicate_job` error to the oldest
+//!   re-send awaiting frames after that one, else to that one; with none
+//!   awaiting, a terminal frame goes to the newest submission on the
+//!   connection and a chunk to none;
+//! - a cancel counts for every submission of the id on its connection
+//!   still awaiting frames, or else for the newest one (a stale cancel);
+//! - writing a submission supersedes every earlier cancelled one of its id
+//!   on its connection that has no terminal frame;
+//! - closing a connection loses every submission on it awaiting frames.
 
 use std::collections::BTreeMap;
 
 use super::{Blob, Event, EventKind, JobKind, Phase, Terminal, Trace};
 
+/// What the builder tracks of one submission to attribute frames.
+#[derive(Clone, Debug)]
+struct Sub {
+    job: String,
+    conn: u64,
+    kind: JobKind,
+    cancelled: bool,
+    answered: bool,
+    superseded: bool,
+    lost: bool,
+}
+
+impl Sub {
+    fn awaits_frames(&self) -> bool {
+        !self.answered && !self.superseded && !self.lost
+    }
+}
+
 /// Builds a [`Trace`] event by event.
 #[derive(Clone, Debug, Default)]
 pub struct TraceBuilder {
     events: Vec<Event>,
-    /// Bytes reassembled so far per job, and the time of its last chunk.
-    reassembled: BTreeMap<String, (u64, Vec<u8>)>,
+    subs: Vec<Sub>,
+    /// Bytes reassembled so far per submission, and the time of its last chunk.
+    reassembled: BTreeMap<u64, (u64, Vec<u8>)>,
     next_request: u64,
 }
 
@@ -53,15 +89,27 @@ impl TraceBuilder {
         )
     }
 
-    /// A connection ends.
-    pub fn session_closed(self, at_ms: u64, conn: u64) -> Self {
-        self.at(
+    /// A connection ends; its submissions awaiting frames are lost with it.
+    pub fn session_closed(mut self, at_ms: u64, conn: u64) -> Self {
+        let mut lost = Vec::new();
+        for (sub, state) in self.subs.iter_mut().enumerate() {
+            if state.conn == conn && state.awaits_frames() {
+                state.lost = true;
+                lost.push(EventKind::JobSessionLost {
+                    job: state.job.clone(),
+                    sub: sub as u64,
+                    conn,
+                });
+            }
+        }
+        self = self.at(
             at_ms,
             EventKind::SessionClosed {
                 conn,
                 reason: "closed".into(),
             },
-        )
+        );
+        lost.into_iter().fold(self, |b, kind| b.at(at_ms, kind))
     }
 
     /// A well-formed job with model `m` is sent.
@@ -69,31 +117,126 @@ impl TraceBuilder {
         self.job_of_kind(at_ms, job, conn, deadline_ms, JobKind::Normal)
     }
 
-    /// A job of the given kind is sent.
-    pub fn job_of_kind(self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, kind: JobKind) -> Self {
-        self.at(
+    /// A job of the given kind is sent (a new submission, numbered in call order).
+    pub fn job_of_kind(mut self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, kind: JobKind) -> Self {
+        let sub = self.subs.len() as u64;
+        let mut free = true;
+        let mut superseded = Vec::new();
+        for (earlier, state) in self.subs.iter_mut().enumerate() {
+            if state.job != job || state.conn != conn {
+                continue;
+            }
+            free &= state.answered || state.cancelled || state.lost;
+            if state.cancelled && !state.answered && !state.superseded {
+                state.superseded = true;
+                superseded.push(earlier as u64);
+            }
+        }
+        self.subs.push(Sub {
+            job: job.to_owned(),
+            conn,
+            kind,
+            cancelled: false,
+            answered: false,
+            superseded: false,
+            lost: false,
+        });
+        self = self.at(
             at_ms,
             EventKind::JobSent {
                 job: job.into(),
+                sub,
                 conn,
                 model: "m".into(),
                 deadline_ms,
                 kind,
+                id_was_free: (kind == JobKind::Duplicate).then_some(free),
+            },
+        );
+        superseded.into_iter().fold(self, |b, sub| {
+            b.at(at_ms, EventKind::JobSuperseded { job: job.into(), sub })
+        })
+    }
+
+    /// A job comes due with no session: submission never written.
+    pub fn undeliverable(mut self, at_ms: u64, job: &str) -> Self {
+        let sub = self.subs.len() as u64;
+        self.subs.push(Sub {
+            job: job.to_owned(),
+            conn: 0,
+            kind: JobKind::Normal,
+            cancelled: false,
+            answered: false,
+            superseded: false,
+            lost: true,
+        });
+        self.at(
+            at_ms,
+            EventKind::JobUndeliverable {
+                job: job.into(),
+                sub,
+                kind: JobKind::Normal,
             },
         )
     }
 
+    /// Submissions of `job` on `conn` awaiting frames, oldest first.
+    fn awaiting(&self, job: &str, conn: u64) -> Vec<usize> {
+        (0..self.subs.len())
+            .filter(|&i| {
+                let s = &self.subs[i];
+                s.job == job && s.conn == conn && s.awaits_frames()
+            })
+            .collect()
+    }
+
+    /// The newest submission of `job` on `conn`.
+    fn newest(&self, job: &str, conn: u64) -> Option<usize> {
+        (0..self.subs.len()).rfind(|&i| self.subs[i].job == job && self.subs[i].conn == conn)
+    }
+
     /// A chunk carrying `bytes` is read.
     pub fn chunk(mut self, at_ms: u64, job: &str, conn: u64, bytes: &[u8]) -> Self {
-        let entry = self.reassembled.entry(job.to_owned()).or_default();
-        entry.0 = us(at_ms);
-        entry.1.extend_from_slice(bytes);
+        let sub = self.awaiting(job, conn).first().map(|&i| i as u64);
+        if let Some(sub) = sub {
+            let entry = self.reassembled.entry(sub).or_default();
+            entry.0 = us(at_ms);
+            entry.1.extend_from_slice(bytes);
+        }
         self.at(
             at_ms,
             EventKind::Chunk {
                 job: job.into(),
+                sub,
                 conn,
                 len: bytes.len() as u64,
+            },
+        )
+    }
+
+    /// Any terminal frame is read.
+    pub fn terminal(mut self, at_ms: u64, job: &str, conn: u64, terminal: Terminal) -> Self {
+        let awaiting = self.awaiting(job, conn);
+        let resend = awaiting
+            .iter()
+            .skip(1)
+            .copied()
+            .find(|&i| self.subs[i].kind == JobKind::Duplicate);
+        let sub = match terminal.error_code() {
+            Some("duplicate_job") => resend.or(awaiting.first().copied()),
+            _ => awaiting.first().copied(),
+        }
+        .or_else(|| self.newest(job, conn));
+        if let Some(sub) = sub {
+            self.subs[sub].answered = true;
+        }
+        self.at(
+            at_ms,
+            EventKind::TerminalReceived {
+                job: job.into(),
+                sub: sub.map(|s| s as u64),
+                conn,
+                terminal,
             },
         )
     }
@@ -105,14 +248,7 @@ impl TraceBuilder {
             tokens_out: 1,
             duration_ms: 1,
         };
-        self.at(
-            at_ms,
-            EventKind::TerminalReceived {
-                job: job.into(),
-                conn,
-                terminal,
-            },
-        )
+        self.terminal(at_ms, job, conn, terminal)
     }
 
     /// A `job_error` with `code` is read.
@@ -122,19 +258,30 @@ impl TraceBuilder {
             tokens_emitted: 0,
             bytes_emitted: None,
         };
-        self.at(
-            at_ms,
-            EventKind::TerminalReceived {
-                job: job.into(),
-                conn,
-                terminal,
-            },
-        )
+        self.terminal(at_ms, job, conn, terminal)
     }
 
     /// A `job_cancel` is sent.
-    pub fn cancel(self, at_ms: u64, job: &str, conn: u64) -> Self {
-        self.at(at_ms, EventKind::CancelSent { job: job.into(), conn })
+    pub fn cancel(mut self, at_ms: u64, job: &str, conn: u64) -> Self {
+        let mut targets = self.awaiting(job, conn);
+        if targets.is_empty() {
+            targets.extend(self.newest(job, conn));
+        }
+        let mut subs = Vec::new();
+        for i in targets {
+            if !self.subs[i].cancelled {
+                self.subs[i].cancelled = true;
+                subs.push(i as u64);
+            }
+        }
+        self.at(
+            at_ms,
+            EventKind::CancelSent {
+                job: job.into(),
+                conn,
+                subs,
+            },
+        )
     }
 
     /// A heartbeat is read.
@@ -209,13 +356,16 @@ impl TraceBuilder {
         )
     }
 
-    /// The trace, in time order (stable), with each job's reassembled bytes.
+    /// The trace, in time order (stable), with each submission's reassembled
+    /// bytes.
     pub fn build(mut self) -> Trace {
-        for (job, (at_us, bytes)) in std::mem::take(&mut self.reassembled) {
+        for (sub, (at_us, bytes)) in std::mem::take(&mut self.reassembled) {
+            let job = self.subs[sub as usize].job.clone();
             self.events.push(Event::new(
                 at_us,
                 EventKind::JobBytes {
                     job,
+                    sub,
                     bytes: Blob::from(bytes),
                 },
             ));

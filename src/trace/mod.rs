@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
 pub use event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
-pub use view::{BackendCall, JobSend, JobView, Seen, SessionView, TraceView};
+pub use view::{ADMISSION_CODES, BackendCall, JobSend, JobView, Seen, SessionView, TraceView};
 
 /// Where an event came from; orders events that share a timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,10 +1,17 @@
 //! Turning the records of a finished run into trace events: the
 //! coordinator's log (sessions, frames in arrival order, job records, read
 //! windows, its own violations), every backend's request records, the
-//! agent's observer events, and the harness's own events.
+//! agent's observer events, and the harness's own events. Every job event
+//! names the submission (`JobRecord::index`) the coordinator attributed it
+//! to, so the oracle can judge each submission of a re-sent id on its own.
+
+use std::collections::BTreeMap;
 
 use mock_backends::{Recorder, RequestEnd, RequestRecord};
-use mock_coordinator::{Dir, FrameRecord, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
+use mock_coordinator::{
+    Dir, FrameRecord, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock, Terminal as CoordTerminal,
+    TerminalRecord,
+};
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
@@ -123,7 +130,12 @@ fn coordinator_events(log: &LogSnapshot, end_us: u64) -> Vec<Event> {
             .iter()
             .map(|n| Event::new(n.at_us, EventKind::CoordinatorNote { what: n.what.clone() })),
     );
-    events.extend(log.frames.iter().filter_map(frame_event));
+    let mut attribution = Attribution::new(&log.jobs);
+    events.extend(
+        log.frames
+            .iter()
+            .filter_map(|frame| frame_event(frame, &mut attribution)),
+    );
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
     // so reads keep the order the coordinator read them in.
@@ -144,6 +156,7 @@ fn is_read(kind: &EventKind) -> bool {
 
 fn job_events(job: &JobRecord) -> Vec<Event> {
     let id = trace_job_id(job);
+    let sub = job.index as u64;
     let mut events = Vec::new();
     let kind = match job.kind {
         CoordJobKind::Normal => JobKind::Normal,
@@ -157,26 +170,46 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
             sent_us,
             EventKind::JobSent {
                 job: id.clone(),
+                sub,
                 conn,
                 model: job.model.clone(),
                 deadline_ms,
                 kind,
+                id_was_free: job.id_was_free,
             },
         ));
     } else if job.undeliverable.is_some() {
         events.push(Event::new(
             job.scheduled_us,
-            EventKind::JobUndeliverable { job: id.clone() },
+            EventKind::JobUndeliverable {
+                job: id.clone(),
+                sub,
+                kind,
+            },
         ));
     }
     if let (Some(lost_us), Some(conn)) = (job.session_lost_us, job.conn) {
-        events.push(Event::new(lost_us, EventKind::JobSessionLost { job: id.clone(), conn }));
+        events.push(Event::new(
+            lost_us,
+            EventKind::JobSessionLost {
+                job: id.clone(),
+                sub,
+                conn,
+            },
+        ));
     }
-    if let Some(last) = job.chunks.last().filter(|_| kind != JobKind::Duplicate) {
+    if let Some(superseded_us) = job.superseded_us {
+        events.push(Event::new(
+            superseded_us,
+            EventKind::JobSuperseded { job: id.clone(), sub },
+        ));
+    }
+    if let Some(last) = job.chunks.last() {
         events.push(Event::new(
             last.at_us,
             EventKind::JobBytes {
                 job: id,
+                sub,
                 bytes: Blob::new(&job.bytes),
             },
         ));
@@ -184,25 +217,152 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
     events
 }
 
+/// What frame matching needs of one submission's record.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct SubRecord {
+    index: u64,
+    /// `(at_us, len)` of each chunk attributed to it.
+    chunks: Vec<(u64, usize)>,
+    /// `(at_us, error_code)` of each terminal frame attributed to it
+    /// (`None` for `job_done`).
+    terminals: Vec<(u64, Option<String>)>,
+    cancel_sent_us: Option<u64>,
+}
+
+impl SubRecord {
+    fn of(job: &JobRecord) -> Self {
+        let code = |t: &TerminalRecord| match &t.frame {
+            CoordTerminal::Done { .. } => None,
+            CoordTerminal::Error { code, .. } => Some(code.clone()),
+        };
+        Self {
+            index: job.index as u64,
+            chunks: job.chunks.iter().map(|c| (c.at_us, c.len)).collect(),
+            // A submission lives on one connection; its terminal frames
+            // were read there (the record keeps the connection anyway).
+            terminals: job
+                .terminals
+                .iter()
+                .filter(|t| Some(t.conn) == job.conn)
+                .map(|t| (t.at_us, code(t)))
+                .collect(),
+            cancel_sent_us: job.cancel_sent_us,
+        }
+    }
+}
+
+/// Which submission each frame of a job belongs to, as the coordinator
+/// attributed it. Frames name only a `job_id`; the coordinator records on
+/// each submission the chunks and terminal frames it attributed to it, with
+/// the very time of the frame, so each frame is matched back to a record:
+/// among the submissions of its id on its connection, the one whose next
+/// unmatched chunk (terminal frame) has the frame's time and length (kind
+/// and error code). Frames of one submission are matched in order; should
+/// two submissions both fit — two frames of one id alike in all that, in
+/// one microsecond — the older one takes the first, as the coordinator gives
+/// frames to the oldest submission awaiting them. A frame no record fits was
+/// attributed to none (after the terminal frame, another connection's job,
+/// an unknown id).
+#[derive(Debug, Default)]
+struct Attribution {
+    /// Submissions by `(job_id, conn)`, in submission order.
+    chains: BTreeMap<(String, u64), Vec<SubRecord>>,
+    /// Per submission: chunks and terminal frames matched so far.
+    matched: BTreeMap<u64, (usize, usize)>,
+}
+
+impl Attribution {
+    fn new(jobs: &[JobRecord]) -> Self {
+        let mut attribution = Self::default();
+        for job in jobs {
+            if let Some(conn) = job.conn {
+                attribution.add(&job.job_id, conn, SubRecord::of(job));
+            }
+        }
+        attribution
+    }
+
+    /// Adds the next submission of `job_id` on `conn`.
+    fn add(&mut self, job_id: &str, conn: u64, sub: SubRecord) {
+        self.chains.entry((job_id.to_owned(), conn)).or_default().push(sub);
+    }
+
+    fn chain(&self, job_id: &str, conn: u64) -> &[SubRecord] {
+        self.chains
+            .get(&(job_id.to_owned(), conn))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The submission a chunk of `len` bytes read at `at_us` belongs to.
+    fn chunk(&mut self, job_id: &str, conn: u64, at_us: u64, len: usize) -> Option<u64> {
+        let owner = self.chain(job_id, conn).iter().find(|sub| {
+            let done = self.matched.get(&sub.index).map_or(0, |m| m.0);
+            sub.chunks.get(done) == Some(&(at_us, len))
+        })?;
+        let index = owner.index;
+        self.matched.entry(index).or_default().0 += 1;
+        Some(index)
+    }
+
+    /// The submission a terminal frame read at `at_us` belongs to.
+    fn terminal(&mut self, job_id: &str, conn: u64, at_us: u64, terminal: &Terminal) -> Option<u64> {
+        let code = terminal.error_code();
+        let owner = self.chain(job_id, conn).iter().find(|sub| {
+            let done = self.matched.get(&sub.index).map_or(0, |m| m.1);
+            sub.terminals
+                .get(done)
+                .is_some_and(|(at, recorded)| *at == at_us && recorded.as_deref() == code)
+        })?;
+        let index = owner.index;
+        self.matched.entry(index).or_default().1 += 1;
+        Some(index)
+    }
+
+    /// The submissions for which a `job_cancel` written at `at_us` was the
+    /// first to count (the record keeps each submission's first one).
+    fn cancel(&self, job_id: &str, conn: u64, at_us: u64) -> Vec<u64> {
+        self.chain(job_id, conn)
+            .iter()
+            .filter(|sub| sub.cancel_sent_us == Some(at_us))
+            .map(|sub| sub.index)
+            .collect()
+    }
+}
+
 /// The trace event of one frame, for the frames the oracle reads in order.
-fn frame_event(frame: &FrameRecord) -> Option<Event> {
+fn frame_event(frame: &FrameRecord, attribution: &mut Attribution) -> Option<Event> {
     let conn = frame.conn;
     let kind = match (frame.dir, frame.kind.as_str()) {
-        (Dir::Out, "job_cancel") => EventKind::CancelSent {
-            job: frame.job_id.clone()?,
-            conn,
-        },
-        (Dir::In, "job_chunk") => EventKind::Chunk {
-            job: frame.job_id.clone()?,
-            conn,
-            len: frame.data_len.unwrap_or(0) as u64,
-        },
+        (Dir::Out, "job_cancel") => {
+            let job = frame.job_id.clone()?;
+            EventKind::CancelSent {
+                subs: attribution.cancel(&job, conn, frame.at_us),
+                job,
+                conn,
+            }
+        }
+        (Dir::In, "job_chunk") => {
+            let job = frame.job_id.clone()?;
+            // A chunk whose data did not decode is recorded on no
+            // submission (and flagged by the coordinator).
+            let len = frame.data_len;
+            EventKind::Chunk {
+                sub: len.and_then(|len| attribution.chunk(&job, conn, frame.at_us, len)),
+                job,
+                conn,
+                len: len.unwrap_or(0) as u64,
+            }
+        }
         (Dir::In, "job_done" | "job_error") => {
             let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            let job = frame.job_id.clone()?;
+            let terminal = terminal_of(&text);
             EventKind::TerminalReceived {
-                job: frame.job_id.clone()?,
+                sub: attribution.terminal(&job, conn, frame.at_us, &terminal),
+                job,
                 conn,
-                terminal: terminal_of(&text),
+                terminal,
             }
         }
         (Dir::In, "heartbeat") => {
@@ -350,5 +510,97 @@ fn agent_event(event: AgentEvent) -> EventKind {
             frames: count(frames),
         },
         AgentEvent::FrameRejected { reason } => EventKind::AgentFrameRejected { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done() -> Terminal {
+        Terminal::Done {
+            tokens_in: 0,
+            tokens_out: 0,
+            duration_ms: 0,
+        }
+    }
+
+    fn error(code: &str) -> Terminal {
+        Terminal::Error {
+            code: code.into(),
+            tokens_emitted: 0,
+            bytes_emitted: Some(0),
+        }
+    }
+
+    /// An original that streams and ends, and a re-send answered
+    /// `duplicate_job` in the same instant as the original's `job_done`.
+    fn original_and_duplicate() -> Attribution {
+        let mut attribution = Attribution::default();
+        let original = SubRecord {
+            index: 0,
+            chunks: vec![(10, 3), (20, 3)],
+            terminals: vec![(20, None)],
+            cancel_sent_us: Some(30),
+        };
+        let resend = SubRecord {
+            index: 1,
+            chunks: vec![],
+            terminals: vec![(20, Some("duplicate_job".into()))],
+            cancel_sent_us: None,
+        };
+        attribution.add("j", 1, original);
+        attribution.add("j", 1, resend);
+        attribution
+    }
+
+    /// A `duplicate_job` read before the original's `job_done` in one instant goes to the re-send, the `job_done` to the original.
+    #[test]
+    fn terminals_are_told_apart_by_code_within_an_instant() {
+        let mut attribution = original_and_duplicate();
+        assert_eq!(attribution.chunk("j", 1, 10, 3), Some(0));
+        assert_eq!(attribution.terminal("j", 1, 20, &error("duplicate_job")), Some(1));
+        assert_eq!(attribution.chunk("j", 1, 20, 3), Some(0));
+        assert_eq!(attribution.terminal("j", 1, 20, &done()), Some(0));
+    }
+
+    /// A frame no record holds (after the terminal, another connection, another id) belongs to no submission.
+    #[test]
+    fn unrecorded_frames_belong_to_none() {
+        let mut attribution = original_and_duplicate();
+        assert_eq!(attribution.chunk("j", 1, 10, 3), Some(0));
+        assert_eq!(attribution.chunk("j", 1, 15, 3), None);
+        assert_eq!(attribution.chunk("j", 2, 20, 3), None);
+        assert_eq!(attribution.terminal("k", 1, 20, &done()), None);
+    }
+
+    /// Chunks alike in time and length go to the older submission first, then to the re-run.
+    #[test]
+    fn alike_chunks_go_to_the_older_submission_first() {
+        let mut attribution = Attribution::default();
+        let first = SubRecord {
+            index: 4,
+            chunks: vec![(10, 2)],
+            terminals: vec![(10, None)],
+            cancel_sent_us: None,
+        };
+        let rerun = SubRecord {
+            index: 7,
+            chunks: vec![(10, 2)],
+            ..SubRecord::default()
+        };
+        attribution.add("j", 1, first);
+        attribution.add("j", 1, rerun);
+        assert_eq!(attribution.chunk("j", 1, 10, 2), Some(4));
+        assert_eq!(attribution.terminal("j", 1, 10, &done()), Some(4));
+        assert_eq!(attribution.chunk("j", 1, 10, 2), Some(7));
+    }
+
+    /// A cancel lists the submissions whose first cancel it was.
+    #[test]
+    fn a_cancel_lists_the_submissions_it_counted_for() {
+        let attribution = original_and_duplicate();
+        assert_eq!(attribution.cancel("j", 1, 30), vec![0]);
+        assert!(attribution.cancel("j", 1, 31).is_empty());
     }
 }

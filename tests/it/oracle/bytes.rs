@@ -1,8 +1,8 @@
 //! Byte equality on hand-made traces.
 
 use super::{caught, passes, served};
+use simctl::trace::Terminal;
 use simctl::trace::handmade::TraceBuilder;
-use simctl::trace::{EventKind, Terminal};
 
 // ---- bytes_match_backend ----
 
@@ -49,14 +49,7 @@ fn bytes_match_backend_catches_a_false_bytes_emitted() {
         .job(10, "j", 1, 60_000)
         .backend(12, Some(20), "j", b"hello", "fault:cut")
         .chunk(15, "j", 1, b"hel")
-        .at(
-            21,
-            EventKind::TerminalReceived {
-                job: "j".into(),
-                conn: 1,
-                terminal,
-            },
-        )
+        .terminal(21, "j", 1, terminal)
         .build();
     assert!(caught("bytes_match_backend", &trace).detail.contains("bytes_emitted"));
 }
@@ -73,14 +66,7 @@ fn bytes_match_backend_passes_equal_and_prefix() {
         .job(10, "b", 1, 60_000)
         .backend(12, Some(20), "b", b"hello", "fault:cut")
         .chunk(15, "b", 1, b"hel")
-        .at(
-            21,
-            EventKind::TerminalReceived {
-                job: "b".into(),
-                conn: 1,
-                terminal,
-            },
-        )
+        .terminal(21, "b", 1, terminal)
         .build();
     passes("bytes_match_backend", &trace);
 }

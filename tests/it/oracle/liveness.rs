@@ -79,6 +79,125 @@ fn reconnects_passes_a_reconnect_after_a_partition() {
     passes("reconnects_after_disruption", &trace);
 }
 
+/// A partition of the agent–coordinator link that heals at 3 s; the agent
+/// is back on conn 2 at 6 s and answers two jobs there with `second`.
+fn back_after_a_partition(second: &str) -> TraceBuilder {
+    let hosts = vec!["agent".to_owned(), "coordinator".to_owned()];
+    let b = TraceBuilder::new()
+        .session(0, 1)
+        .at(
+            1_000,
+            EventKind::Fault {
+                action: FaultAction::Partition,
+                hosts: hosts.clone(),
+            },
+        )
+        .at(
+            3_000,
+            EventKind::Fault {
+                action: FaultAction::Repair,
+                hosts,
+            },
+        )
+        .session_closed(4_000, 1)
+        .session(6_000, 2)
+        .job(7_000, "a", 2, 60_000)
+        .error(7_100, "a", 2, "backend_unreachable")
+        .job(7_500, "b", 2, 60_000);
+    let b = if second == "done" {
+        b.done(7_600, "b", 2)
+    } else {
+        b.error(7_600, "b", 2, second)
+    };
+    b.phase(20_000, Phase::Settled)
+}
+
+/// An agent that reconnects after a partition but completes none of the jobs it answers is caught.
+#[test]
+fn reconnects_catches_an_agent_that_completes_nothing_after_a_heal() {
+    let found = caught(
+        "reconnects_after_disruption",
+        &back_after_a_partition("internal").build(),
+    );
+    assert!(found.detail.contains("completed none"), "{}", found.detail);
+    assert!(found.detail.contains("partition agent/coordinator"), "{}", found.detail);
+}
+
+/// One job completed after the heal passes, whatever else failed.
+#[test]
+fn reconnects_passes_an_agent_that_completes_a_job_after_a_heal() {
+    passes("reconnects_after_disruption", &back_after_a_partition("done").build());
+}
+
+/// A backend crash and restart; jobs sent on conn 1 after the restart end
+/// with `second` (and one before the crash completes).
+fn back_after_a_backend_crash(second: &str) -> TraceBuilder {
+    let host = vec!["b1".to_owned()];
+    let b = TraceBuilder::new()
+        .session(0, 1)
+        .job(100, "a", 1, 60_000)
+        .done(300, "a", 1)
+        .at(
+            1_000,
+            EventKind::Fault {
+                action: FaultAction::Crash,
+                hosts: host.clone(),
+            },
+        )
+        .at(
+            2_000,
+            EventKind::Fault {
+                action: FaultAction::Restart,
+                hosts: host,
+            },
+        )
+        .job(2_500, "b", 1, 60_000)
+        .error(2_510, "b", 1, "backend_unreachable")
+        .job(3_000, "c", 1, 60_000);
+    let b = if second == "done" {
+        b.done(3_200, "c", 1)
+    } else {
+        b.error(3_010, "c", 1, second)
+    };
+    b.phase(10_000, Phase::Settled)
+}
+
+/// An agent that never completes a job again after a backend restarts is caught.
+#[test]
+fn reconnects_catches_an_agent_that_never_uses_a_restarted_backend() {
+    let found = caught(
+        "reconnects_after_disruption",
+        &back_after_a_backend_crash("backend_unreachable").build(),
+    );
+    assert!(found.detail.contains("after crash b1 healed"), "{}", found.detail);
+}
+
+/// Completing a job once the backend is back passes.
+#[test]
+fn reconnects_passes_an_agent_that_serves_after_a_backend_restart() {
+    passes(
+        "reconnects_after_disruption",
+        &back_after_a_backend_crash("done").build(),
+    );
+}
+
+/// Jobs cut short by the next disruption are not held against the window before it.
+#[test]
+fn reconnects_does_not_judge_jobs_cut_by_the_next_disruption() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .session_closed(1_000, 1)
+        .session(2_000, 2)
+        .job(2_500, "a", 2, 60_000)
+        .session_closed(3_000, 2)
+        .session(4_000, 3)
+        .job(4_500, "b", 3, 60_000)
+        .done(4_700, "b", 3)
+        .phase(10_000, Phase::Settled)
+        .build();
+    passes("reconnects_after_disruption", &trace);
+}
+
 // ---- hosts_stay_up ----
 
 /// A host that stopped by itself is caught.

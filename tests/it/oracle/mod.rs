@@ -6,6 +6,7 @@ mod capacity;
 mod heartbeat;
 mod liveness;
 mod quiescence;
+mod resends;
 mod session_end;
 mod terminal;
 mod timing;

@@ -40,7 +40,11 @@ fn session_end_closes_streams_catches_a_stream_never_closed() {
         .admitted(11, "j", 1)
         .backend(12, None, "j", b"", "");
     let trace = ended(b, 500).build();
-    assert!(caught("session_end_closes_streams", &trace).detail.contains("never closed"));
+    assert!(
+        caught("session_end_closes_streams", &trace)
+            .detail
+            .contains("never closed")
+    );
 }
 
 /// Streams closed promptly at the session's end, and jobs of an earlier

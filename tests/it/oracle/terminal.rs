@@ -32,6 +32,7 @@ fn exactly_one_terminal_passes_answered_cancelled_and_lost_jobs() {
             30,
             EventKind::JobSessionLost {
                 job: "c".into(),
+                sub: 2,
                 conn: 1,
             },
         )
