@@ -1,0 +1,174 @@
+//! `sim_speed`: how fast the simulation runs, through simctl's own API.
+//!
+//! - `sim_speed/<scenario>`: one run of `scenarios/<scenario>.toml` at the
+//!   file's fixed seed, on this one thread (one core). Throughput is set in
+//!   elements of one *simulated millisecond*, so criterion's `Kelem/s` reads
+//!   directly as simulated seconds per wall second (target for overload:
+//!   ≥ 200).
+//! - the sweep figure (printed and written to
+//!   `<criterion home>/sim_speed/figures.json`, not a criterion timing: one
+//!   sample is already many seconds): the whole library over `SIM_SWEEP_SEEDS`
+//!   seeds (default 4) on two worker threads, as `simctl run --seeds` spreads
+//!   it, in library seeds per minute and the projected wall time of a
+//!   1000-seed sweep (target: ≤ 10 min on 2 cores).
+//!
+//! Scenarios the issue names that are not in the library yet are reported as
+//! pending, never replaced by another.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use serde_json::json;
+use simctl::runner::{RunOptions, run_one};
+use simctl::scenario::{Scenario, load};
+use simctl::sweep::{Loaded, WorkItem, run_all};
+
+/// The scenarios whose speed the issue asks for, at their own fixed seeds.
+const SPEED_SCENARIOS: [&str; 2] = ["overload", "steady-state"];
+
+/// Worker threads of the sweep figure: the CI machine's cores.
+const SWEEP_THREADS: usize = 2;
+
+/// Seeds of the sweep figure unless `SIM_SWEEP_SEEDS` says otherwise; at most
+/// `SWEEP_SEEDS_MAX` so that a typo cannot start an hour-long bench.
+const SWEEP_SEEDS_DEFAULT: u64 = 4;
+const SWEEP_SEEDS_MAX: u64 = 1000;
+
+fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+fn load_scenario(path: &Path) -> Scenario {
+    load(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+fn sim_speed<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
+    let mut group = c.benchmark_group("sim_speed");
+    // One run takes about a second: ten flat samples of one run each, not
+    // criterion's linear ramp (which would take minutes).
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for name in SPEED_SCENARIOS {
+        let path = scenarios_dir().join(format!("{name}.toml"));
+        if !path.exists() {
+            println!(
+                "sim_speed/{name}: PENDING: {} is not in the scenario library yet",
+                path.display()
+            );
+            continue;
+        }
+        let file = format!("scenarios/{name}.toml");
+        let scenario = load_scenario(&path);
+        let seed = scenario.seed;
+        // One untimed run: the simulated length (deterministic for the seed)
+        // and a check that the bench measures a run that passes.
+        let probe = run_one(&file, &scenario, seed, RunOptions::default());
+        assert!(
+            probe.passed(),
+            "{file} seed {seed} fails its own checks: fix the run before timing it"
+        );
+        println!(
+            "sim_speed/{name}: seed {seed}, {:.1} simulated s, {:.0} simulated s per wall s (untimed probe)",
+            probe.sim_ms / 1e3,
+            probe.sim_ms / probe.wall_ms
+        );
+        group.throughput(Throughput::Elements(probe.sim_ms.round() as u64));
+        group.bench_function(BenchmarkId::new(name, seed), |b| {
+            b.iter_custom(|iters| {
+                let start = common::Stopwatch::start();
+                for _ in 0..iters {
+                    std::hint::black_box(run_one(&file, &scenario, seed, RunOptions::default()));
+                }
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
+fn sweep_seeds() -> u64 {
+    match std::env::var("SIM_SWEEP_SEEDS") {
+        Ok(v) => {
+            let n: u64 = v.parse().unwrap_or_else(|e| panic!("SIM_SWEEP_SEEDS={v:?}: {e}"));
+            assert!(
+                (1..=SWEEP_SEEDS_MAX).contains(&n),
+                "SIM_SWEEP_SEEDS must be 1..={SWEEP_SEEDS_MAX}"
+            );
+            n
+        }
+        Err(_) => SWEEP_SEEDS_DEFAULT,
+    }
+}
+
+/// Where criterion writes (the rule criterion follows), for the figures file.
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("criterion")
+}
+
+fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let scenarios: Vec<Loaded> = paths
+        .iter()
+        .map(|p| Loaded {
+            file: format!("scenarios/{}", p.file_name().expect("name").to_string_lossy()),
+            scenario: load_scenario(p),
+        })
+        .collect();
+    let seeds = sweep_seeds();
+    let items: Vec<WorkItem> = (0..scenarios.len())
+        .flat_map(|scenario| (1..=seeds).map(move |seed| WorkItem { scenario, seed }))
+        .collect();
+    // Wall time always: the figure is seeds per wall minute on 2 cores.
+    let start = common::Stopwatch::start_wall();
+    let reports = run_all(&scenarios, &items, RunOptions::default(), SWEEP_THREADS);
+    let wall_s = start.elapsed().as_secs_f64();
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    let seeds_per_min = seeds as f64 / wall_s * 60.0;
+    let projected_1000_s = wall_s / seeds as f64 * 1000.0;
+    let sim_s: f64 = reports.iter().map(|r| r.sim_ms / 1e3).sum();
+    println!(
+        "sim_sweep: {} scenarios × {seeds} seeds = {} runs on {SWEEP_THREADS} threads in {wall_s:.1} s \
+         ({failed} failed): {seeds_per_min:.1} library seeds/min, {:.0} simulated s per wall s; \
+         a 1000-seed sweep would take {:.1} min (target ≤ 10)",
+        scenarios.len(),
+        items.len(),
+        sim_s / wall_s,
+        projected_1000_s / 60.0
+    );
+    let figures = json!({
+        "clock": "wall",
+        "scenarios": scenarios.iter().map(|l| l.file.clone()).collect::<Vec<_>>(),
+        "seeds": seeds,
+        "threads": SWEEP_THREADS,
+        "runs": items.len(),
+        "failed_runs": failed,
+        "wall_s": wall_s,
+        "library_seeds_per_min": seeds_per_min,
+        "projected_1000_seed_sweep_min": projected_1000_s / 60.0,
+    });
+    let dir = criterion_home().join("sim_speed");
+    std::fs::create_dir_all(&dir).expect("create figures dir");
+    std::fs::write(
+        dir.join("figures.json"),
+        serde_json::to_string_pretty(&figures).expect("json"),
+    )
+    .expect("write");
+}
+
+common::bench_main!(sim_speed, sim_sweep);

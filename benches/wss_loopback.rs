@@ -1,0 +1,262 @@
+//! `wss_loopback`: the agent's session writer (`session::writer::run`)
+//! sending `job_chunk` frames over real loopback TCP to a tokio-tungstenite
+//! reader, beside a reference on an identical connection: the same frames
+//! written with one `send` — one flush, so one socket write — per frame.
+//!
+//! What is timed: from the first frame handed over until the reader has
+//! received the last one, so bytes parked in a buffer do not count as sent.
+//!
+//! Both sides get each frame as a fresh `String` clone of one pre-built frame:
+//! that clone stands in for the `String` the sink allocates per chunk, and
+//! giving it to both sides isolates what differs, the writing strategy.
+//! The agent side also goes through what the real writer is fed by: a board
+//! holding one admitted job, and the outbound byte budget (the agent's
+//! default) that producers wait on, exactly as `BoardSink` does.
+//!
+//! The reader runs on its own thread and runtime: it stands for the
+//! coordinator, another machine, so its work must not be charged to the
+//! writer's thread. Both ends use the agent's WebSocket buffer settings and
+//! `TCP_NODELAY`, as `TcpConnector` does.
+
+mod common;
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use futures_util::{SinkExt, StreamExt};
+use provider_agent::executor::board::{Admission, Board};
+use provider_agent::net::BoxStream;
+use provider_agent::observer::NoopObserver;
+use provider_agent::protocol::encode_job_chunk;
+use provider_agent::session::WsStream;
+use provider_agent::session::handshake::{INBOUND_MESSAGE_BYTES_MAX, WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES_MAX};
+use provider_agent::session::writer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::{Notify, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use common::{CHUNK_SIZES, JOB_ID, outbound_budget_default, payload, runtime, size_label, slowdown};
+
+/// The agent's own WebSocket settings (`session::handshake`'s private
+/// `ws_config`, rebuilt from its public constants).
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES_MAX)
+        .max_message_size(Some(INBOUND_MESSAGE_BYTES_MAX))
+        .max_frame_size(Some(INBOUND_MESSAGE_BYTES_MAX))
+}
+
+/// Bounds every wait of a bench batch: a batch that cannot finish (reader
+/// gone, writer stalled) fails loudly instead of hanging CI.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The reading end: a thread with its own runtime that counts received
+/// messages and signals when the count reaches `target`.
+struct Reader {
+    received: Arc<AtomicU64>,
+    target: Arc<AtomicU64>,
+    done: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Binds a loopback listener and starts the reader thread, which accepts
+    /// one WebSocket connection and reads until it closes. Every message must
+    /// be a text frame of `frame_len` bytes.
+    fn start(frame_len: usize) -> (Self, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let addr = listener.local_addr().expect("listener address");
+        let received = Arc::new(AtomicU64::new(0));
+        let target = Arc::new(AtomicU64::new(u64::MAX));
+        let done = Arc::new(Notify::new());
+        let (r, t, d) = (received.clone(), target.clone(), done.clone());
+        // The reader stands for the coordinator, another machine: it gets its
+        // own thread so its decoding is not charged to the writer's thread.
+        #[allow(clippy::disallowed_methods)]
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("tokio listener");
+                let (tcp, _) = listener.accept().await.expect("accept");
+                tcp.set_nodelay(true).expect("nodelay");
+                let mut ws = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config()))
+                    .await
+                    .expect("ws accept");
+                while let Some(msg) = ws.next().await {
+                    match msg {
+                        Ok(Message::Text(text)) => {
+                            assert_eq!(text.len(), frame_len, "reader got a frame of the wrong length");
+                            // SeqCst with `wait_for`'s store-then-load: at
+                            // least one side sees the other, so no batch end
+                            // is missed.
+                            let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+                            if n == t.load(Ordering::SeqCst) {
+                                d.notify_one();
+                            }
+                        }
+                        Ok(_) => {}
+                        // The bench side dropped its connection: done.
+                        Err(_) => break,
+                    }
+                }
+            });
+        });
+        (
+            Self {
+                received,
+                target,
+                done,
+                thread: Some(thread),
+            },
+            addr,
+        )
+    }
+
+    /// Waits until `total` messages have arrived in all.
+    async fn wait_for(&self, total: u64) {
+        self.target.store(total, Ordering::SeqCst);
+        // The last message may have landed before `target` was stored.
+        if self.received.load(Ordering::SeqCst) >= total {
+            return;
+        }
+        tokio::time::timeout(BATCH_TIMEOUT, async {
+            while self.received.load(Ordering::SeqCst) < total {
+                self.done.notified().await;
+            }
+        })
+        .await
+        .expect("reader did not receive the batch in time");
+    }
+
+    fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("reader thread panicked");
+        }
+    }
+}
+
+/// A client WebSocket to `addr` the way the agent opens one (boxed stream,
+/// `TCP_NODELAY`, the agent's buffer settings).
+async fn connect(addr: SocketAddr) -> WsStream {
+    let tcp = TcpStream::connect(addr).await.expect("connect loopback");
+    tcp.set_nodelay(true).expect("nodelay");
+    let stream: BoxStream = Box::new(tcp);
+    let url = format!("ws://{addr}/");
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
+        .await
+        .expect("ws handshake");
+    ws
+}
+
+/// The agent side: `writer::run` draining a board that a producer fills.
+fn bench_writer<M: Measurement<Value = Duration>>(
+    group: &mut BenchmarkGroup<'_, M>,
+    rt: &Runtime,
+    frame: &str,
+    size: usize,
+) {
+    let (reader, addr) = Reader::start(frame.len());
+    let ws = rt.block_on(connect(addr));
+    let (sink, read_half) = ws.split();
+    let board = Arc::new(Board::new(1, 64, Arc::new(NoopObserver)));
+    let Admission::Admitted(_cancel_rx) = board.admit(JOB_ID) else {
+        panic!("fresh board must admit")
+    };
+    let budget_max = outbound_budget_default();
+    let budget = Arc::new(Semaphore::new(budget_max));
+    let write_timeout = Duration::from_secs(10);
+    let writer_task = rt.spawn(writer::run(sink, board.clone(), write_timeout));
+    let permits = u32::try_from(frame.len().min(budget_max)).expect("frame fits u32");
+    let slow = slowdown();
+    let mut sent = 0u64;
+
+    group.bench_function(BenchmarkId::new("writer", size_label(size)), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = common::Stopwatch::start();
+                for _ in 0..iters {
+                    let permit = budget.clone().acquire_many_owned(permits).await.expect("budget open");
+                    let text = if slow {
+                        // Deliberate slowdown (bench-side only): one more copy of the frame.
+                        black_box(frame.to_owned()).clone()
+                    } else {
+                        frame.to_owned()
+                    };
+                    board.push_chunk(JOB_ID, text, permit).expect("job is live");
+                }
+                sent += iters;
+                reader.wait_for(sent).await;
+                start.elapsed()
+            })
+        });
+    });
+
+    board.close();
+    let ended = rt.block_on(async { tokio::time::timeout(BATCH_TIMEOUT, writer_task).await });
+    ended
+        .expect("writer ends once the board closes")
+        .expect("writer task")
+        .expect("writer ran clean");
+    drop(read_half);
+    reader.join();
+}
+
+/// The reference: one `send` (so one flush) per frame on the same kind of
+/// connection.
+fn bench_flush_per_frame<M: Measurement<Value = Duration>>(
+    group: &mut BenchmarkGroup<'_, M>,
+    rt: &Runtime,
+    frame: &str,
+    size: usize,
+) {
+    let (reader, addr) = Reader::start(frame.len());
+    let mut ws = rt.block_on(connect(addr));
+    let mut sent = 0u64;
+
+    group.bench_function(BenchmarkId::new("flush_per_frame", size_label(size)), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = common::Stopwatch::start();
+                for _ in 0..iters {
+                    let send = ws.send(Message::Text(frame.to_owned().into()));
+                    tokio::time::timeout(BATCH_TIMEOUT, send)
+                        .await
+                        .expect("send stalled")
+                        .expect("send");
+                }
+                sent += iters;
+                reader.wait_for(sent).await;
+                start.elapsed()
+            })
+        });
+    });
+
+    drop(ws);
+    reader.join();
+}
+
+fn wss_loopback<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("wss_loopback");
+    for size in CHUNK_SIZES {
+        let mut frame = String::new();
+        encode_job_chunk(&mut frame, &JOB_ID, &payload(size));
+        // Chunk (body) bytes, as in every group: bytes/s here is relayed
+        // payload, not wire bytes (a frame is ~4/3 of its chunk plus 78 B).
+        group.throughput(Throughput::Bytes(size as u64));
+        bench_writer(&mut group, &rt, &frame, size);
+        bench_flush_per_frame(&mut group, &rt, &frame, size);
+    }
+    group.finish();
+}
+
+common::bench_main!(wss_loopback);
