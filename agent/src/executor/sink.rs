@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::board::Board;
 use crate::backend::{JobSink, SinkError};
-use crate::protocol::encode_job_chunk;
+use crate::protocol::{encode_job_chunk, job_chunk_frame_len};
 
 /// Streams one job's body bytes onto the board.
 pub struct BoardSink {
@@ -56,17 +56,22 @@ impl JobSink for BoardSink {
         if chunk.is_empty() {
             return Ok(());
         }
-        let mut text = String::new();
-        encode_job_chunk(&mut text, &self.job_id, &chunk);
-        // A frame larger than the whole budget takes all of it, so it still
+        // Budget first, for the frame's exact length, and only then encode:
+        // a job waiting for budget then holds just the raw chunk its backend
+        // already read, never an encoded frame the board does not count. A
+        // frame larger than the whole budget takes all of it, so it still
         // goes out once the queue has drained instead of waiting forever.
-        let permits = u32::try_from(text.len().min(self.budget_bytes_max)).unwrap_or(u32::MAX);
+        let frame_len = job_chunk_frame_len(chunk.len());
+        let permits = u32::try_from(frame_len.min(self.budget_bytes_max)).unwrap_or(u32::MAX);
         let permit = self
             .budget
             .clone()
             .acquire_many_owned(permits)
             .await
             .map_err(|_| SinkError::Gone)?;
+        let mut text = String::new();
+        encode_job_chunk(&mut text, &self.job_id, &chunk);
+        debug_assert_eq!(text.len(), frame_len);
         self.board
             .push_chunk(self.job_id, text, permit)
             .map_err(|_| SinkError::Gone)?;
