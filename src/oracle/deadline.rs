@@ -45,7 +45,12 @@ fn enforced(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
         if excused(view, send, limit_us) || links.overlaps(sent_us, limit_us) {
             continue;
         }
-        let stretched_us = limit_us + all.covered_us(sent_us, limit_us);
+        // Time in which frames could not arrive (the coordinator not reading,
+        // a link or host down) is credited up to the terminal frame's arrival,
+        // not just up to the limit: a terminal frame queued in time but read
+        // after a long pause is not late (as in `cancel`).
+        let until_us = send.first_terminal().map_or(limit_us, |t| t.at_us.max(limit_us));
+        let stretched_us = limit_us + all.covered_us(sent_us, until_us);
         check_terminal(view, &job.job, send, deadline_us, stretched_us, &mut found);
         check_stream(view, &job.job, send, limit_us, &mut found);
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use mock_backends::Recorder;
 use mock_coordinator::Log;
+use provider_agent::observer::AgentEvent;
 use turmoil::Sim;
 
 use self::faults::FaultSchedule;
@@ -33,7 +34,7 @@ use self::observer::AgentRecorder;
 use crate::oracle::windows::{AGENT_HOST, COORDINATOR_HOST};
 use crate::scenario::Scenario;
 use crate::scenario::agent::agent_config;
-use crate::trace::{Event, EventKind, Phase, Trace};
+use crate::trace::{Event, EventKind, FaultAction, Phase, Trace};
 
 /// Simulated time per turmoil step.
 pub const TICK_MS: u64 = 1;
@@ -188,11 +189,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
     let end_us = world.now_us();
     let mut world_events = std::mem::take(&mut world.events);
     world_events.extend(host_events.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+    let agent_events = live_agent_events(observer.events(), &world_events);
     let records = collect::Records {
         world: world_events,
         log: log.snapshot(),
         backends: &recorders,
-        agent: observer.events(),
+        agent: agent_events,
         agent_dropped: observer.dropped(),
         end_us,
     };
@@ -206,6 +208,35 @@ pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
         sim_us: end_us,
         settled,
     }
+}
+
+/// The agent's observer events without those of a crashed incarnation: a
+/// `crash` drops the agent's runtime, and its job tasks' drop guards still
+/// report slot releases (one tick after the crash) while they are torn down.
+/// A crashed host runs no code, and tokio drops those tasks in an order set by
+/// process-wide task ids, which differs between two runs of one seed; so the
+/// events between a crash of the agent and its restart are left out.
+fn live_agent_events(events: Vec<(u64, AgentEvent)>, world: &[Event]) -> Vec<(u64, AgentEvent)> {
+    let mut down: Vec<(u64, u64)> = Vec::new();
+    let mut crashed_us = None;
+    for event in world {
+        let EventKind::Fault { action, hosts } = &event.kind else {
+            continue;
+        };
+        if hosts.iter().all(|h| h != AGENT_HOST) {
+            continue;
+        }
+        match action {
+            FaultAction::Crash => crashed_us = Some(event.at_us),
+            FaultAction::Restart => down.extend(crashed_us.take().map(|c| (c, event.at_us))),
+            _ => {}
+        }
+    }
+    down.extend(crashed_us.map(|c| (c, u64::MAX)));
+    events
+        .into_iter()
+        .filter(|(at_us, _)| !down.iter().any(|&(crash, restart)| *at_us > crash && *at_us <= restart))
+        .collect()
 }
 
 /// Runs until the world settles (then a short tail) or the bound is spent.

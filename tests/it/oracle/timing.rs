@@ -113,3 +113,51 @@ fn deadline_enforced_passes_a_timeout() {
         .build();
     passes("deadline_enforced", &trace);
 }
+
+/// A terminal frame the agent queued in time but the coordinator only read
+/// after a read pause that outlasted the deadline is not late.
+#[test]
+fn deadline_enforced_credits_a_read_pause_up_to_the_terminal() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 3_000)
+        .backend(12, Some(1_400), "j", b"x", "completed")
+        .at(
+            1_000,
+            EventKind::ReadBlocked {
+                conn: 1,
+                until_us: 8_000_000,
+                slow: false,
+            },
+        )
+        .chunk(8_000, "j", 1, b"x")
+        .done(8_001, "j", 1)
+        .build();
+    passes("deadline_enforced", &trace);
+}
+
+/// The credit stops at the pause: a terminal frame that arrives well after
+/// the pause ended and past deadline + slack is still caught.
+#[test]
+fn deadline_enforced_still_catches_lateness_beyond_a_pause() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 3_000)
+        .backend(12, Some(3_050), "j", b"x", "client_gone")
+        .at(
+            1_000,
+            EventKind::ReadBlocked {
+                conn: 1,
+                until_us: 2_000_000,
+                slow: false,
+            },
+        )
+        .chunk(9_000, "j", 1, b"x")
+        .error(9_500, "j", 1, "backend_timeout")
+        .build();
+    assert!(
+        caught("deadline_enforced", &trace)
+            .detail
+            .contains("after the deadline")
+    );
+}
