@@ -6,6 +6,7 @@
 mod adapter;
 mod cli;
 mod coord;
+mod e2e;
 mod executor;
 mod fixtures;
 mod run;
