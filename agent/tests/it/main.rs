@@ -13,3 +13,4 @@ mod run;
 mod session;
 mod stream;
 mod support;
+mod tls;
