@@ -35,25 +35,14 @@ use provider_agent::net::BoxStream;
 use provider_agent::observer::NoopObserver;
 use provider_agent::protocol::encode_job_chunk;
 use provider_agent::session::WsStream;
-use provider_agent::session::handshake::{INBOUND_MESSAGE_BYTES_MAX, WRITE_BUFFER_BYTES, WRITE_BUFFER_BYTES_MAX};
+use provider_agent::session::handshake::ws_config;
 use provider_agent::session::writer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use common::{CHUNK_SIZES, JOB_ID, outbound_budget_default, payload, runtime, size_label, slowdown};
-
-/// The agent's own WebSocket settings (`session::handshake`'s private
-/// `ws_config`, rebuilt from its public constants).
-fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(WRITE_BUFFER_BYTES_MAX)
-        .max_message_size(Some(INBOUND_MESSAGE_BYTES_MAX))
-        .max_frame_size(Some(INBOUND_MESSAGE_BYTES_MAX))
-}
 
 /// Bounds every wait of a bench batch: a batch that cannot finish (reader
 /// gone, writer stalled) fails loudly instead of hanging CI.

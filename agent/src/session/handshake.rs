@@ -27,7 +27,9 @@ pub const WRITE_BUFFER_BYTES: usize = 64 << 10;
 /// one write buffer plus one frame, because the writer waits for readiness).
 pub const WRITE_BUFFER_BYTES_MAX: usize = 64 << 20;
 
-fn ws_config() -> WebSocketConfig {
+/// The agent's WebSocket settings (buffer sizes and inbound limits above);
+/// public so benches measure the writer exactly as the agent configures it.
+pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(WRITE_BUFFER_BYTES_MAX)
