@@ -41,6 +41,10 @@ pub(crate) struct SessionHandle {
     /// Tells the connection's reader to drop the socket at once (scripted
     /// `drop` disconnect, or a `close` that could not be queued).
     pub drop_now: Arc<Notify>,
+    /// Tells the connection's reader that a newer connection authenticated,
+    /// so this one is to be closed. Notified by `register_session` of the
+    /// newer one; `notify_one` keeps the permit if the reader is busy.
+    pub superseded: Arc<Notify>,
 }
 
 /// The coordinator side of the protocol, driven by a [`Script`].
@@ -184,8 +188,17 @@ impl Coordinator {
         self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Registers a newly authenticated connection and tells every older
+    /// one to close: the agent keeps one session, so a new login means the
+    /// old connection is dead or abandoned even if no FIN ever came (the
+    /// agent's host lost power, or a partition swallowed it).
     pub(crate) fn register_session(&self, conn: u64, handle: SessionHandle) {
-        self.sessions().insert(conn, handle);
+        let mut sessions = self.sessions();
+        for older in sessions.values() {
+            older.superseded.notify_one();
+        }
+        sessions.insert(conn, handle);
+        drop(sessions);
         self.wake_driver();
     }
 

@@ -17,7 +17,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::clock::sleep_until_us;
+use crate::clock::{ms_to_us, sleep_until_us};
 use crate::coordinator::{Coordinator, SessionHandle};
 use crate::frames;
 use crate::inbound::{CancelOrder, InFrame, control_record, ingest};
@@ -36,6 +36,7 @@ where
     // task consumes, in order.
     let (queue, queue_rx) = mpsc::channel(OUTBOUND_QUEUE_FRAMES);
     let drop_now = Arc::new(Notify::new());
+    let superseded = Arc::new(Notify::new());
     // The writer task's handle: the reader loop watches it so that a failed
     // write or a scripted disconnect ends the session, and aborts it when
     // the session ends for another reason.
@@ -43,6 +44,7 @@ where
     let handle = SessionHandle {
         queue: queue.clone(),
         drop_now: drop_now.clone(),
+        superseded: superseded.clone(),
     };
     coord.register_session(conn, handle);
     let mut reader = Reader {
@@ -51,7 +53,11 @@ where
         queue,
         window: None,
     };
-    let reason = reader.run(&mut stream, &mut writer, &drop_now).await;
+    let ends = Ends {
+        drop_now: &drop_now,
+        superseded: &superseded,
+    };
+    let reason = reader.run(&mut stream, &mut writer, ends).await;
     coord.deregister_session(conn);
     reader.end_window(coord.now_us());
     drop(reader);
@@ -69,6 +75,14 @@ struct OpenWindow {
     /// Index into the log's `read_windows`.
     index: usize,
     end_us: u64,
+}
+
+/// What, besides the agent, can end a session: the notifies of its
+/// [`SessionHandle`].
+#[derive(Clone, Copy)]
+struct Ends<'a> {
+    drop_now: &'a Notify,
+    superseded: &'a Notify,
 }
 
 struct Reader<'a> {
@@ -102,13 +116,17 @@ impl Reader<'_> {
         &mut self,
         stream: &mut WsStream<S>,
         writer: &mut JoinHandle<WriterEnd>,
-        drop_now: &Notify,
+        ends: Ends<'_>,
     ) -> CloseReason
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let script = self.coord.script();
         let clock = self.coord.clock();
+        let idle_us = ms_to_us(script.idle_timeout_ms);
+        // When the connection counts as dead if nothing arrives; pushed back
+        // by every frame read and by the end of every read pause.
+        let mut idle_deadline_us = (idle_us > 0).then(|| self.coord.now_us() + idle_us);
         loop {
             let now_us = self.coord.now_us();
             self.settle_window(now_us);
@@ -116,19 +134,25 @@ impl Reader<'_> {
                 self.open_window(now_us, ReadBlock::Pause, end_us);
                 tokio::select! {
                     biased;
-                    () = drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                    () = ends.drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                    () = ends.superseded.notified() => return CloseReason::Superseded,
                     end = &mut *writer => return writer_reason(end),
-                    () = sleep_until_us(clock, end_us) => continue,
+                    () = sleep_until_us(clock, end_us) => {}
                 }
+                idle_deadline_us = idle_deadline_us.map(|_| end_us + idle_us);
+                continue;
             }
             let next_pause_us = script.next_read_pause_us(now_us);
             let msg = tokio::select! {
                 biased;
-                () = drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                () = ends.drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                () = ends.superseded.notified() => return CloseReason::Superseded,
                 end = &mut *writer => return writer_reason(end),
                 () = sleep_until_opt(clock, next_pause_us) => continue,
                 msg = stream.next() => msg,
+                () = sleep_until_opt(clock, idle_deadline_us) => return CloseReason::IdleTimeout,
             };
+            idle_deadline_us = idle_deadline_us.map(|_| self.coord.now_us() + idle_us);
             let msg = match msg {
                 None => return CloseReason::AgentClosed,
                 Some(Err(e)) => return CloseReason::ReadFailed(e.to_string()),
@@ -143,10 +167,13 @@ impl Reader<'_> {
             let Some(delay) = self.slow_read_delay() else { continue };
             tokio::select! {
                 biased;
-                () = drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                () = ends.drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                () = ends.superseded.notified() => return CloseReason::Superseded,
                 end = &mut *writer => return writer_reason(end),
                 () = tokio::time::sleep(delay) => {}
             }
+            // A slow reader's own pause is not the agent's silence.
+            idle_deadline_us = idle_deadline_us.map(|_| self.coord.now_us() + idle_us);
         }
     }
 

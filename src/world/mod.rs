@@ -168,7 +168,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
     hosts.extend(scenario.backends.iter().map(|b| b.host.clone()));
     let mut world = World {
         sim: build(scenario, seed, &log, &recorders, &observer, &host_events),
-        schedule: FaultSchedule::new(&scenario.faults),
+        schedule: FaultSchedule::new(&scenario.faults, &hosts),
         events: vec![Event::new(0, EventKind::Phase { phase: Phase::Scripted })],
         host_events: host_events.clone(),
         hosts,

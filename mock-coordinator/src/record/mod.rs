@@ -81,6 +81,12 @@ pub enum CloseReason {
     /// Still open in the log when a new coordinator instance was built on
     /// it: the earlier instance crashed (`closed_us` is the restart time).
     CoordinatorRestarted,
+    /// The same provider authenticated on a newer connection, so this one
+    /// was closed: an agent holds one session, and a new login means it
+    /// gave up on (or lost, in a crash) the old one.
+    Superseded,
+    /// Nothing was read from the agent for `idle_timeout_ms` while reading.
+    IdleTimeout,
 }
 
 /// One connection.

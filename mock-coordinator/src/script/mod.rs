@@ -37,6 +37,9 @@ pub const MODEL_DEFAULT: &str = "sim-model";
 /// bound (simctl's `cancel_close_ms`, 1000 ms + 2 RTT = 1020 ms on the
 /// default network), with room for a slower network.
 pub const RESEND_GUARD_MS_DEFAULT: u64 = 2_000;
+/// Default [`Script::idle_timeout_ms`]: three of the protocol's 15 s
+/// heartbeat periods, so one late heartbeat never closes a live session.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 45_000;
 
 /// The coordinator's script. See `mock-coordinator/README.md` for every key
 /// with its unit, default and an example.
@@ -86,6 +89,10 @@ pub struct Script {
     /// How long the binary keeps serving after the driver's last action
     /// before printing the summary.
     pub drain_ms: u64,
+    /// A connection on which nothing (no frame, ping or pong) arrives for
+    /// this long while the coordinator is reading is closed as dead, with
+    /// its jobs lost. Time in read pauses does not count. 0 turns it off.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Script {
@@ -110,6 +117,7 @@ impl Default for Script {
             read_pauses: Vec::new(),
             slow_reads: Vec::new(),
             drain_ms: DRAIN_MS_DEFAULT,
+            idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
         }
     }
 }

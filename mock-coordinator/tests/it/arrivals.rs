@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use mock_coordinator::{JobKind, JobOutcome, Log, ScriptError, tokio_clock};
+use futures_util::StreamExt as _;
+use mock_coordinator::{CloseReason, JobKind, JobOutcome, Log, ScriptError, tokio_clock};
 use serde_json::Value;
 
 use crate::client::*;
@@ -258,24 +259,30 @@ async fn log_with_other_script_is_refused() {
     assert_eq!(err, Some(ScriptError::LogScriptMismatch));
 }
 
-/// A second concurrent connection is served too; new jobs go to the newest one, then back when it ends.
+/// A second login supersedes the first: the older connection is closed (its job lost) and new jobs go to the newer one.
 #[tokio::test(start_paused = true)]
-async fn concurrent_connections() {
+async fn newer_login_supersedes_older_connection() {
     let (coord, log) =
         coordinator("[[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 10.0\nstart_ms = 100\ncount = 2\n");
     let mut first = connect_duplex(&coord, 1 << 16).await;
     authed(&mut first).await;
+    jobs(&mut first, 1).await;
     let mut second = connect_duplex(&coord, 1 << 16).await;
     authed(&mut second).await;
     jobs(&mut second, 1).await;
-    drop(second);
-    jobs(&mut first, 1).await;
+    settle().await;
     let conns: Vec<Option<u64>> = log.jobs().iter().map(|j| j.conn).collect();
-    assert_eq!(conns, vec![Some(2), Some(1)]);
+    assert_eq!(conns, vec![Some(1), Some(2)]);
     let sessions = log.sessions();
-    assert_eq!(sessions.len(), 2);
-    assert!(sessions[0].closed_us.is_none());
+    assert_eq!(sessions[0].close_reason, Some(CloseReason::Superseded));
+    assert!(sessions[1].closed_us.is_none());
     assert_eq!(log.jobs()[0].outcome(), JobOutcome::SessionLost);
+    // The older socket is dropped: its reader sees the end of the stream.
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = first.next().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the superseded connection was not closed");
 }
 
 /// A coordinator built on a log with connections still open (its predecessor crashed) closes them and loses their jobs.

@@ -221,3 +221,47 @@ async fn pings_answered() {
     assert_eq!(pong, Message::Pong(b"hb".to_vec().into()));
     assert!(log.frames().iter().any(|f| f.kind == "ping"));
 }
+
+/// An agent that sends nothing for `idle_timeout_ms` is closed as dead, with its job lost.
+#[tokio::test(start_paused = true)]
+async fn silent_agent_closed_after_idle_timeout() {
+    let (coord, log) = coordinator(
+        "idle_timeout_ms = 3000\n\
+         [[coordinator.arrivals]]\nkind = \"fixed\"\nrate_per_sec = 1.0\nstart_ms = 100\ncount = 1\n",
+    );
+    let mut ws = connect_duplex(&coord, 1 << 16).await;
+    authed(&mut ws).await;
+    let _job = next_json(&mut ws).await;
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    assert!(closed.await.is_ok(), "the silent connection was never closed");
+    let session = &log.sessions()[0];
+    assert_eq!(session.close_reason, Some(CloseReason::IdleTimeout));
+    // The last frame read was the auth response, at the start.
+    assert!((3000..3100).contains(&ms(session.closed_us.unwrap())), "{session:?}");
+    assert_eq!(log.jobs()[0].outcome(), JobOutcome::SessionLost);
+}
+
+/// Pings keep a quiet agent's connection alive, and a read pause does not count as the agent's silence.
+#[tokio::test(start_paused = true)]
+async fn pings_and_read_pauses_do_not_count_as_idle() {
+    let (coord, log) = coordinator(
+        "idle_timeout_ms = 3000\n\
+         [[coordinator.read_pauses]]\nstart_ms = 1000\nend_ms = 6000\n",
+    );
+    let mut ws = connect_duplex(&coord, 1 << 16).await;
+    authed(&mut ws).await;
+    tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(500)).await;
+    ws.send(Message::Ping(Vec::new().into())).await.unwrap();
+    // Silent from 500 ms to 8000 ms, but 1000..6000 is a pause: 2 s of idle reading.
+    tokio::time::sleep(Duration::from_millis(7500)).await;
+    assert_eq!(log.sessions()[0].closed_us, None, "{:?}", log.sessions()[0]);
+    ws.send(Message::Ping(Vec::new().into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(log.sessions()[0].closed_us, None, "{:?}", log.sessions()[0]);
+    // Then silence for longer than the timeout closes it, 3 s after the last ping.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    settle().await;
+    assert_eq!(log.sessions()[0].close_reason, Some(CloseReason::IdleTimeout));
+}
