@@ -9,6 +9,7 @@ mod coord;
 mod e2e;
 mod executor;
 mod fixtures;
+mod loopback;
 mod process;
 mod run;
 mod session;

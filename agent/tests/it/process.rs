@@ -6,38 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use mock_backends::{MockBackend, Recorder, parse_profile_toml};
-use mock_coordinator::{CloseReason, Coordinator, JobOutcome, Log, Script, tokio_clock};
-use tokio::net::TcpListener;
+use mock_coordinator::CloseReason;
 use tokio::time::{Instant, sleep, timeout};
 
+use crate::loopback::{JOBS, Mocks};
 use crate::support::TempDir;
-
-const JOBS: usize = 4;
-
-const BACKEND_PROFILE: &str = r#"
-host = "vllm"
-kind = "vllm"
-[[models]]
-id = "m"
-context_window = 4096
-ttft_ms = 5
-inter_token_ms = 1
-output_tokens = 12
-"#;
-
-const SCRIPT: &str = r#"
-[coordinator]
-deadline_ms = 10000
-[[coordinator.models]]
-id = "m"
-weight = 1.0
-[[coordinator.arrivals]]
-kind = "fixed"
-rate_per_sec = 20.0
-start_ms = 300
-count = 4
-"#;
 
 /// Kills the agent process if a test fails before it exits by itself.
 struct Agent(Child);
@@ -90,25 +63,6 @@ impl Agent {
     }
 }
 
-/// Starts the mock vLLM and the mock coordinator on loopback; returns their
-/// ports and the coordinator's log.
-async fn start_mocks() -> (u16, u16, Log) {
-    let clock = tokio_clock();
-    let profile = parse_profile_toml(BACKEND_PROFILE).unwrap();
-    let backend = MockBackend::new(profile, 1, clock.clone(), Recorder::new()).expect("valid profile");
-    let backend_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend_port = backend_listener.local_addr().unwrap().port();
-    tokio::spawn(backend.serve_tcp(backend_listener));
-    let log = Log::default();
-    let script = Script::from_scenario_toml(SCRIPT).unwrap();
-    let coordinator = Coordinator::new(script, 7, clock, log.clone()).unwrap();
-    coordinator.start();
-    let coordinator_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let coordinator_port = coordinator_listener.local_addr().unwrap().port();
-    tokio::spawn(coordinator.serve_tcp(coordinator_listener));
-    (backend_port, coordinator_port, log)
-}
-
 fn write_config(dir: &Path, backend_port: u16, coordinator_port: u16) -> std::path::PathBuf {
     let body = format!(
         "[coordinator]\nurl = \"ws://127.0.0.1:{coordinator_port}/\"\n\
@@ -127,14 +81,15 @@ fn write_config(dir: &Path, backend_port: u16, coordinator_port: u16) -> std::pa
 #[tokio::test]
 async fn run_serves_jobs_and_stops_on_sigterm() {
     let dir = TempDir::new("process-run");
-    let (backend_port, coordinator_port, log) = start_mocks().await;
-    let config = write_config(&dir.0, backend_port, coordinator_port);
+    let mocks = Mocks::start().await;
+    let log = &mocks.log;
+    let config = write_config(&dir.0, mocks.backend_port, mocks.coordinator_port);
     let log_path = dir.0.join("agent.log");
     let mut agent = Agent::spawn(&config, &log_path);
     let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let all_done = async {
-        while log.jobs().iter().filter(|j| j.outcome() == JobOutcome::Done).count() < JOBS {
+        while mocks.jobs_done() < JOBS {
             if let Some(status) = agent.0.try_wait().expect("poll provider-agent") {
                 panic!("provider-agent exited early ({status}); log:\n{}", agent_log());
             }
