@@ -16,9 +16,11 @@
 //! submissions by [`TraceView::executions_of_send`].
 //!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
-//! (byte equality), [`capacity`] (slots and streams), [`cancel`],
-//! [`deadline`], [`heartbeat`], [`quiescence`] (settling, in-flight, memory),
-//! [`inbound`] (reading while writing is blocked), [`liveness`]
+//! (byte equality), [`usage`] (token counts in `job_done`), [`capacity`]
+//! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
+//! cancelled job is sent), [`deadline`], [`heartbeat`], [`quiescence`]
+//! (settling, in-flight, memory), [`inbound`] (reading while writing is
+//! blocked), [`liveness`]
 //! (reconnecting), [`session_end`] (a dead session's jobs end with it; no
 //! submission runs twice), [`hosts`] (crashes and the coordinator's own flags);
 //! [`windows`] computes the disruption windows several rules exempt.
@@ -31,9 +33,11 @@ pub mod heartbeat;
 pub mod hosts;
 pub mod inbound;
 pub mod liveness;
+pub mod purge;
 pub mod quiescence;
 pub mod session_end;
 pub mod terminal;
+pub mod usage;
 pub mod windows;
 
 use std::collections::BTreeSet;
@@ -120,9 +124,11 @@ pub const RULES: &[Rule] = &[
     terminal::NEVER_TWO,
     terminal::NO_FRAME_AFTER,
     bytes::MATCH_BACKEND,
+    usage::MATCHES_BACKEND,
     capacity::OUT_OF_CAPACITY_TRUTHFUL,
     capacity::STREAMS_WITHIN_LIMIT,
     cancel::CLOSES_STREAM,
+    purge::PURGES_QUEUED,
     deadline::ENFORCED,
     heartbeat::SCHEDULE,
     heartbeat::QUEUE_DEPTH,

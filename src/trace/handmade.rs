@@ -241,11 +241,17 @@ impl TraceBuilder {
         )
     }
 
-    /// A `job_done` is read.
+    /// A `job_done` is read, reporting no tokens (what the agent reports for
+    /// a backend body without usage, as the builder's bodies are).
     pub fn done(self, at_ms: u64, job: &str, conn: u64) -> Self {
+        self.done_with_tokens(at_ms, job, conn, 0, 0)
+    }
+
+    /// A `job_done` reporting `tokens_in` and `tokens_out` is read.
+    pub fn done_with_tokens(self, at_ms: u64, job: &str, conn: u64, tokens_in: u64, tokens_out: u64) -> Self {
         let terminal = Terminal::Done {
-            tokens_in: 1,
-            tokens_out: 1,
+            tokens_in,
+            tokens_out,
             duration_ms: 1,
         };
         self.terminal(at_ms, job, conn, terminal)

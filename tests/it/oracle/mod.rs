@@ -5,11 +5,13 @@ mod bytes;
 mod capacity;
 mod heartbeat;
 mod liveness;
+mod purge;
 mod quiescence;
 mod resends;
 mod session_end;
 mod terminal;
 mod timing;
+mod usage;
 
 use std::collections::BTreeSet;
 

@@ -1,0 +1,143 @@
+//! Token usage: the counts a `job_done` reports are the usage the backend
+//! sent in its stream.
+//!
+//! protocol.md: usage is read from the SSE `data:` events carrying a
+//! `usage` object (`prompt_tokens` / `completion_tokens`, or `input_tokens`
+//! / `output_tokens`), and `job_done.tokens` is `{input, output}`, 0 when
+//! unknown. The agent (`backend/usage.rs`) keeps, field by field, the value
+//! of the latest event that carried it, prefers the `prompt_`/`completion_`
+//! spelling within one event, and ignores as a whole an event whose counts
+//! are not non-negative integers; a stream without any usage gives 0 and 0.
+//! The expected counts are read here the same way from the exact bytes the
+//! backend recorded writing, so the check needs nothing from the agent.
+//!
+//! Only a `job_done` whose one paired execution ended `completed` is judged:
+//! there the backend sent its whole stream, usage event included when it
+//! sends one. (Lines longer than the agent's 1 MiB line bound, which it
+//! skips, do not occur in the mock backends' streams.)
+
+use serde_json::Value;
+
+use super::{OracleConfig, Rule, Violation};
+use crate::trace::{BackendCall, Terminal, TraceView};
+
+/// `job_done` reports the backend's usage.
+pub const MATCHES_BACKEND: Rule = Rule {
+    name: "usage_matches_backend",
+    summary: "the tokens a job_done reports equal the usage in the backend's completed stream (0 where it sent none)",
+    check: matches_backend,
+};
+
+/// Token counts: `(input, output)`.
+type Tokens = (u64, u64);
+
+fn matches_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for (job, send) in view.sends() {
+        let Some(first) = send.first_terminal() else { continue };
+        let Terminal::Done {
+            tokens_in, tokens_out, ..
+        } = first.what
+        else {
+            continue;
+        };
+        let calls: Vec<&BackendCall> = view.executions_of_send(send).collect();
+        let [call] = calls.as_slice() else { continue };
+        if call.end.as_deref() != Some("completed") {
+            continue;
+        }
+        let expected = stream_usage(call.body.as_bytes());
+        if (tokens_in, tokens_out) != expected {
+            let detail = format!(
+                "{}: job_done reports {tokens_in} input / {tokens_out} output tokens, the backend's stream on {} \
+                 said {} / {}",
+                send.label(),
+                call.backend,
+                expected.0,
+                expected.1
+            );
+            found.push(Violation::new(
+                MATCHES_BACKEND.name,
+                Some(&job.job),
+                first.at_us,
+                detail,
+            ));
+        }
+    }
+    found
+}
+
+/// The usage an SSE body reports, each count taken from the latest event
+/// carrying it, 0 where none did.
+pub fn stream_usage(body: &[u8]) -> Tokens {
+    let (mut input, mut output) = (None, None);
+    for line in body.split(|&b| b == b'\n') {
+        let Some((event_input, event_output)) = line_usage(line) else {
+            continue;
+        };
+        input = event_input.or(input);
+        output = event_output.or(output);
+    }
+    (input.unwrap_or(0), output.unwrap_or(0))
+}
+
+/// The counts of one `data:` line carrying a well-formed `usage` object.
+fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let payload = line.strip_prefix(b"data:")?;
+    let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+    let event: Value = serde_json::from_slice(payload).ok()?;
+    let usage = event.get("usage")?.as_object()?;
+    // A count present but not a non-negative integer spoils the event.
+    let count = |key: &str| match usage.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or(()),
+    };
+    let input = count("prompt_tokens").ok()?.or(count("input_tokens").ok()?);
+    let output = count("completion_tokens").ok()?.or(count("output_tokens").ok()?);
+    Some((input, output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vLLM-style stream reports its usage event's counts.
+    #[test]
+    fn reads_the_usage_event() {
+        let body = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\" a\"}}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"total_tokens\":46,\"completion_tokens\":34}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        assert_eq!(stream_usage(body.as_bytes()), (12, 34));
+    }
+
+    /// No usage event gives 0 and 0; a null usage is no usage.
+    #[test]
+    fn no_usage_is_zero() {
+        let body = "data: {\"choices\":[],\"usage\":null}\r\n\r\ndata: [DONE]\r\n\r\n";
+        assert_eq!(stream_usage(body.as_bytes()), (0, 0));
+    }
+
+    /// Later events win field by field; the input/output spelling is read.
+    #[test]
+    fn later_fields_win_and_both_spellings_count() {
+        let body = concat!(
+            "data:{\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}\n",
+            "data: {\"usage\":{\"completion_tokens\":9}}\n",
+        );
+        assert_eq!(stream_usage(body.as_bytes()), (3, 9));
+    }
+
+    /// An event with an ill-typed count is ignored as a whole, as the agent ignores it.
+    #[test]
+    fn an_ill_typed_count_spoils_its_event() {
+        let body = concat!(
+            "data: {\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n",
+            "data: {\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":-1}}\n",
+            "data: {not json\n",
+        );
+        assert_eq!(stream_usage(body.as_bytes()), (4, 6));
+    }
+}
