@@ -27,7 +27,7 @@ use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use provider_agent::executor::Executor;
 use provider_agent::executor::board::FrameKind;
-use provider_agent::protocol::{encode_job_chunk, job_chunk_frame_len};
+use provider_agent::protocol::{ChunkEncoder, job_chunk_frame_len};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -125,7 +125,8 @@ fn bench_agent<M: Measurement<Value = Duration>>(group: &mut BenchmarkGroup<'_, 
     agent.exec.close();
 }
 
-/// The reference pipeline: encode into a fresh `String`, a bounded channel
+/// The reference pipeline: the agent's encoder (one per job, a fresh `String`
+/// per chunk, as the sink does), a bounded channel
 /// with the agent's byte budget expressed in frames, a drain.
 async fn run_bare(chunk: &Bytes, chunks: u64) {
     let plan = split_chunks(chunks, JOBS);
@@ -137,10 +138,9 @@ async fn run_bare(chunk: &Bytes, chunks: u64) {
         let (tx, chunk) = (tx.clone(), chunk.clone());
         let job_id = Uuid::from_u128(k as u128 + 1);
         tasks.spawn(async move {
+            let encoder = ChunkEncoder::new(&job_id);
             for _ in 0..n {
-                let mut text = String::new();
-                encode_job_chunk(&mut text, &job_id, &chunk.clone());
-                tx.send(text).await.expect("drain alive");
+                tx.send(encoder.encode(&chunk)).await.expect("drain alive");
             }
         });
     }

@@ -11,11 +11,14 @@ use uuid::Uuid;
 
 use super::board::Board;
 use crate::backend::{JobSink, SinkError};
-use crate::protocol::{encode_job_chunk, job_chunk_frame_len};
+use crate::protocol::{ChunkEncoder, job_chunk_frame_len};
 
 /// Streams one job's body bytes onto the board.
 pub struct BoardSink {
     job_id: Uuid,
+    /// Renders the job's frame head once, when the sink is made: formatting
+    /// the UUID again for every chunk was a measurable part of its cost.
+    encoder: ChunkEncoder,
     board: Arc<Board>,
     /// Outbound byte budget shared by all jobs of the session: a permit per
     /// queued `job_chunk` byte, returned when the writer takes the frame or a
@@ -31,6 +34,7 @@ impl BoardSink {
     pub fn new(job_id: Uuid, board: Arc<Board>, budget: Arc<Semaphore>, budget_bytes_max: usize) -> Self {
         Self {
             job_id,
+            encoder: ChunkEncoder::new(&job_id),
             board,
             budget,
             budget_bytes_max,
@@ -69,8 +73,7 @@ impl JobSink for BoardSink {
             .acquire_many_owned(permits)
             .await
             .map_err(|_| SinkError::Gone)?;
-        let mut text = String::new();
-        encode_job_chunk(&mut text, &self.job_id, &chunk);
+        let text = self.encoder.encode(&chunk);
         debug_assert_eq!(text.len(), frame_len);
         self.board
             .push_chunk(self.job_id, text, permit)
