@@ -11,8 +11,8 @@
 //! one current-thread runtime, the shape of the agent's host.
 //!
 //! `outbound_memory` (not a timing): with nobody draining, N jobs stream
-//! until the budget stops them; the figures (board high water, frames held
-//! outside the board) go to stdout and to `<criterion home>/outbound_memory/
+//! until the budget stops them; the figures (board high water, jobs waiting
+//! for budget) go to stdout and to `<criterion home>/outbound_memory/
 //! figures.json` for the gate. See benches/README.md.
 
 mod common;
@@ -198,9 +198,10 @@ struct MemoryFigures {
     board_high_water: usize,
     board_bytes: usize,
     board_frames: usize,
-    /// `send_chunk` calls parked on the budget, each holding one encoded
-    /// frame the board cannot see.
-    frames_outside_board: usize,
+    /// `send_chunk` calls parked on the budget. Each holds only its raw
+    /// chunk: the sink takes budget for the exact frame length before it
+    /// encodes, so no encoded frame exists outside the board.
+    jobs_waiting_for_budget: usize,
 }
 
 /// Starts `jobs` endless streams with nobody draining, waits until nothing
@@ -246,14 +247,14 @@ fn measure_memory(size: usize, jobs: usize) -> MemoryFigures {
             stable, 3,
             "streams did not settle on the budget ({size} B, {jobs} jobs)"
         );
-        let ((board_frames, board_bytes), board_high_water, frames_outside_board) = last.expect("settled");
+        let ((board_frames, board_bytes), board_high_water, jobs_waiting_for_budget) = last.expect("settled");
         exec.close();
         tasks.shutdown().await;
         MemoryFigures {
             board_high_water,
             board_bytes,
             board_frames,
-            frames_outside_board,
+            jobs_waiting_for_budget,
         }
     })
 }
@@ -276,20 +277,17 @@ fn outbound_memory<M: Measurement>(_c: &mut Criterion<M>) {
     let budget = outbound_budget_default();
     println!("outbound_memory: nobody drains; outbound_queue_bytes_max = {budget} B");
     println!(
-        "{:>7} {:>5} {:>10} {:>12} {:>12} {:>13} {:>12}",
-        "chunk", "jobs", "frame B", "board HW B", "board frames", "outside B", "total B"
+        "{:>7} {:>5} {:>10} {:>12} {:>12} {:>8}",
+        "chunk", "jobs", "frame B", "board HW B", "board frames", "waiting"
     );
     let mut rows = Vec::new();
     for size in CHUNK_SIZES {
         let frame_len = job_chunk_frame_len(size);
         for jobs in MEMORY_JOBS {
             let m = measure_memory(size, jobs);
-            let outside = m.frames_outside_board * frame_len;
             println!(
-                "{size:>7} {jobs:>5} {frame_len:>10} {:>12} {:>12} {outside:>13} {:>12}",
-                m.board_high_water,
-                m.board_frames,
-                m.board_high_water + outside
+                "{size:>7} {jobs:>5} {frame_len:>10} {:>12} {:>12} {:>8}",
+                m.board_high_water, m.board_frames, m.jobs_waiting_for_budget
             );
             rows.push(json!({
                 "chunk_bytes": size,
@@ -298,8 +296,7 @@ fn outbound_memory<M: Measurement>(_c: &mut Criterion<M>) {
                 "board_high_water_bytes": m.board_high_water,
                 "board_bytes_settled": m.board_bytes,
                 "board_frames_settled": m.board_frames,
-                "frames_outside_board": m.frames_outside_board,
-                "bytes_outside_board": outside,
+                "jobs_waiting_for_budget": m.jobs_waiting_for_budget,
             }));
         }
     }

@@ -270,12 +270,12 @@ def check_memory(now: dict, base: dict | None) -> list[tuple[str, str, str, str]
         rows.append((f"memory/{size}: flat over jobs {[r['jobs'] for r in rs]}", "-", "/".join(map(str, hw)), "ok" if flat else "FAILED"))
         for r in rs:
             b = base_rows.get((size, r["jobs"]))
-            what = f"memory/{size}/jobs={r['jobs']}: board HW, outside frames"
-            now_s = f"{r['board_high_water_bytes']}, {r['frames_outside_board']}"
+            what = f"memory/{size}/jobs={r['jobs']}: board HW, jobs waiting"
+            now_s = f"{r['board_high_water_bytes']}, {r['jobs_waiting_for_budget']}"
             if b is None:
                 rows.append((what, "-", now_s, "new"))
             else:
-                base_s = f"{b['board_high_water_bytes']}, {b['frames_outside_board']}"
+                base_s = f"{b['board_high_water_bytes']}, {b.get('jobs_waiting_for_budget')}"
                 rows.append((what, base_s, now_s, "ok" if b == r else "CHANGED"))
     if base is not None and base.get("outbound_queue_bytes_max") != budget:
         rows.append(("memory: outbound_queue_bytes_max", str(base.get("outbound_queue_bytes_max")), str(budget), "CHANGED"))
@@ -576,7 +576,7 @@ class SelfTest(unittest.TestCase):
 
     def test_memory_bound_flatness_and_exactness(self):
         rows = [{"chunk_bytes": 256, "jobs": j, "frame_bytes": 422, "board_high_water_bytes": 1000,
-                 "frames_outside_board": j} for j in (1, 8)]
+                 "jobs_waiting_for_budget": j} for j in (1, 8)]
         now = {"outbound_queue_bytes_max": 1024, "rows": rows}
         self.assertTrue(all(r[3] in ("ok", "new") for r in check_memory(now, None)))
         self.assertTrue(all(r[3] == "ok" for r in check_memory(now, now)))
