@@ -12,6 +12,13 @@
 //!   it, in library seeds per minute and the projected wall time of a
 //!   1000-seed sweep (target: ≤ 10 min on 2 cores).
 //!
+//! - the floor (printed, and in `figures.json`): turmoil 0.7.2 ticks every
+//!   host's runtime, and the network's own, on every step, whether or not
+//!   anything happens. An empty world with the same hosts, stepped over the
+//!   same simulated time, is the speed no simulation of that world can beat;
+//!   each scenario's speed is shown beside it, and the sweep beside the
+//!   library's floor.
+//!
 //! Scenarios the issue names that are not in the library yet are reported as
 //! pending, never replaced by another.
 
@@ -26,6 +33,7 @@ use serde_json::json;
 use simctl::runner::{RunOptions, run_one};
 use simctl::scenario::{Scenario, load};
 use simctl::sweep::{Loaded, WorkItem, run_all};
+use simctl::world::TICK_MS;
 
 /// The scenarios whose speed the issue asks for, at their own fixed seeds.
 const SPEED_SCENARIOS: [&str; 2] = ["overload", "steady-state"];
@@ -70,10 +78,13 @@ fn sim_speed<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
             probe.passed(),
             "{file} seed {seed} fails its own checks: fix the run before timing it"
         );
+        let floor = floor_speed(host_count(&scenario), probe.sim_ms);
         println!(
-            "sim_speed/{name}: seed {seed}, {:.1} simulated s, {:.0} simulated s per wall s (untimed probe)",
+            "sim_speed/{name}: seed {seed}, {:.1} simulated s, {:.0} simulated s per wall s (untimed probe); \
+             floor of an empty world of {} hosts: {floor:.0}",
             probe.sim_ms / 1e3,
-            probe.sim_ms / probe.wall_ms
+            probe.sim_ms / probe.wall_ms,
+            host_count(&scenario)
         );
         group.throughput(Throughput::Elements(probe.sim_ms.round() as u64));
         group.bench_function(BenchmarkId::new(name, seed), |b| {
@@ -87,6 +98,33 @@ fn sim_speed<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
         });
     }
     group.finish();
+}
+
+/// Hosts of a scenario's world: the coordinator, the agent, each backend.
+fn host_count(scenario: &Scenario) -> usize {
+    2 + scenario.backends.len()
+}
+
+/// Simulated seconds per wall second of an empty turmoil world of `hosts`
+/// hosts at simctl's tick, over `sim_ms` of simulated time (one untimed
+/// measurement on this thread, wall clock).
+fn floor_speed(hosts: usize, sim_ms: f64) -> f64 {
+    let mut sim = turmoil::Builder::new()
+        .tick_duration(Duration::from_millis(TICK_MS))
+        .simulation_duration(Duration::from_secs(u64::MAX / 4_000))
+        .build();
+    for h in 0..hosts {
+        sim.host(format!("idle-{h}"), || async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+    }
+    let steps = (sim_ms / TICK_MS as f64).round() as u64;
+    let start = common::Stopwatch::start_wall();
+    for _ in 0..steps {
+        sim.step().expect("an idle world cannot fail");
+    }
+    sim_ms / start.elapsed().as_secs_f64() / 1e3
 }
 
 fn sweep_seeds() -> u64 {
@@ -142,10 +180,11 @@ fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
     let seeds_per_min = seeds as f64 / wall_s * 60.0;
     let projected_1000_s = wall_s / seeds as f64 * 1000.0;
     let sim_s: f64 = reports.iter().map(|r| r.sim_ms / 1e3).sum();
+    let floor_1000_min = sweep_floor_min(&scenarios, &reports);
     println!(
         "sim_sweep: {} scenarios × {seeds} seeds = {} runs on {SWEEP_THREADS} threads in {wall_s:.1} s \
          ({failed} failed): {seeds_per_min:.1} library seeds/min, {:.0} simulated s per wall s; \
-         a 1000-seed sweep would take {:.1} min (target ≤ 10)",
+         a 1000-seed sweep would take {:.1} min (target ≤ 10); turmoil's floor for it: {floor_1000_min:.1} min",
         scenarios.len(),
         items.len(),
         sim_s / wall_s,
@@ -161,6 +200,7 @@ fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
         "wall_s": wall_s,
         "library_seeds_per_min": seeds_per_min,
         "projected_1000_seed_sweep_min": projected_1000_s / 60.0,
+        "floor_1000_seed_sweep_min": floor_1000_min,
     });
     let dir = criterion_home().join("sim_speed");
     std::fs::create_dir_all(&dir).expect("create figures dir");
@@ -169,6 +209,28 @@ fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
         serde_json::to_string_pretty(&figures).expect("json"),
     )
     .expect("write");
+}
+
+/// The least time a 1000-seed sweep of the library could take on
+/// `SWEEP_THREADS` threads if the hosts did no work at all: each run's
+/// simulated time at the floor speed of its world's host count (measured
+/// once per host count over 10 simulated s), perfectly shared out.
+fn sweep_floor_min(scenarios: &[Loaded], reports: &[simctl::runner::RunReport]) -> f64 {
+    let mut floor_by_hosts = std::collections::BTreeMap::new();
+    let mut wall_s = 0.0;
+    for report in reports {
+        let loaded = scenarios
+            .iter()
+            .find(|l| l.file == report.file)
+            .expect("report of a loaded scenario");
+        let hosts = host_count(&loaded.scenario);
+        let speed = *floor_by_hosts
+            .entry(hosts)
+            .or_insert_with(|| floor_speed(hosts, 10_000.0));
+        wall_s += report.sim_ms / 1e3 / speed;
+    }
+    let seeds = reports.len() as f64 / scenarios.len() as f64;
+    wall_s / seeds * 1000.0 / SWEEP_THREADS as f64 / 60.0
 }
 
 common::bench_main!(sim_speed, sim_sweep);
