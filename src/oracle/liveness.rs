@@ -69,7 +69,9 @@ fn cuts_session(action: FaultAction, hosts: &[String]) -> bool {
     }
 }
 
-/// A session still open at the end that was sent jobs answered at least one.
+/// A session still open at the end that was sent jobs served at least one
+/// (a terminal frame or a chunk); a job cancelled before any frame of it
+/// arrived asks for nothing and is not counted.
 fn serves_again(view: &TraceView) -> Vec<Violation> {
     let mut found = Vec::new();
     for session in view
@@ -77,9 +79,17 @@ fn serves_again(view: &TraceView) -> Vec<Violation> {
         .values()
         .filter(|s| s.ready_us.is_some() && s.closed_us.is_none())
     {
-        let on_conn: Vec<_> = view.sends().filter(|(_, send)| send.conn == session.conn).collect();
+        // A job the coordinator cancelled before any frame of it arrived
+        // asks for no answer; one that streamed was served, answered or not.
+        let on_conn: Vec<_> = view
+            .sends()
+            .filter(|(_, send)| send.conn == session.conn)
+            .filter(|(_, send)| !(send.cancel_us.is_some() && send.chunks.is_empty() && send.terminals.is_empty()))
+            .collect();
         let sent = on_conn.len();
-        let answered = on_conn.iter().any(|(_, send)| !send.terminals.is_empty());
+        let answered = on_conn
+            .iter()
+            .any(|(_, send)| !send.terminals.is_empty() || !send.chunks.is_empty());
         if sent > 0 && !answered {
             let detail = format!("conn {} was sent {sent} job(s) and answered none", session.conn);
             found.push(Violation::new(RECONNECTS.name, None, view.end_us, detail));
@@ -98,9 +108,17 @@ fn serves_again(view: &TraceView) -> Vec<Violation> {
 /// then. Judged are the jobs sent on that session from then until the next
 /// fault begins or the session closes, that were answered before that
 /// (other than `duplicate_job`, which is about the id, not serving): if
-/// there are any, at least one must be `job_done`. Jobs cut short by the
+/// there are any, at least one must be `job_done`, or some job sent since
+/// the heal must have streamed a chunk before the window closes (jobs longer
+/// than the window fill every slot and turn the rest away truthfully, yet
+/// the agent serves). Jobs cut short by the
 /// next disruption are not judged, and a window with no answered job
 /// proves nothing either way (`exactly_one_terminal` covers silence).
+///
+/// The window opens only once the slots held at the heal are free again: a
+/// job streaming from a backend that lost power, or over a held link, holds
+/// its slot until its deadline (nothing tells the agent the stream is dead),
+/// and until then `out_of_capacity` is the truthful answer to new jobs.
 fn completes_after_heal(view: &TraceView, session_disruptions: &[(u64, String)]) -> Vec<Violation> {
     let links = link_disruptions(view);
     let backends = backend_disruptions(view);
@@ -140,13 +158,17 @@ fn completes_after_heal(view: &TraceView, session_disruptions: &[(u64, String)])
         }
     }
     let mut found = Vec::new();
-    for ((from_us, _), (session, whats)) in serving {
-        let next_fault = fault_starts.iter().copied().filter(|&f| f > from_us).min();
+    for ((healed_us, _), (session, whats)) in serving {
+        let next_fault = fault_starts.iter().copied().filter(|&f| f > healed_us).min();
+        let from_us = slots_free_us(view, session.conn, healed_us);
         let until_us = next_fault
             .into_iter()
             .chain(session.closed_us)
             .min()
             .unwrap_or(u64::MAX);
+        if from_us >= until_us {
+            continue;
+        }
         let answered: Vec<_> = view
             .sends()
             .map(|(_, send)| send)
@@ -160,6 +182,9 @@ fn completes_after_heal(view: &TraceView, session_disruptions: &[(u64, String)])
             .filter(|t| t.at_us < until_us && t.what.error_code() != Some("duplicate_job"))
             .collect();
         if answered.is_empty() || answered.iter().any(|t| t.what.error_code().is_none()) {
+            continue;
+        }
+        if streamed_in_window(view, session.conn, healed_us, until_us) {
             continue;
         }
         let mut codes: Vec<&str> = answered.iter().filter_map(|t| t.what.error_code()).collect();
@@ -177,4 +202,33 @@ fn completes_after_heal(view: &TraceView, session_disruptions: &[(u64, String)])
         found.push(Violation::new(RECONNECTS.name, None, at_us, detail));
     }
     found
+}
+
+/// When the jobs of connection `conn` sent before `at_us` and still running
+/// then have all ended: each by its first terminal frame, or its cancel.
+/// `u64::MAX` if one never ends (it is lost with its session, or is silent,
+/// which `exactly_one_terminal` judges).
+fn slots_free_us(view: &TraceView, conn: u64, at_us: u64) -> u64 {
+    view.sends()
+        .map(|(_, send)| send)
+        .filter(|send| send.conn == conn && send.at_us < at_us)
+        .map(|send| {
+            send.first_terminal()
+                .map(|t| t.at_us)
+                .or(send.cancel_us)
+                .unwrap_or(u64::MAX)
+        })
+        .filter(|&end_us| end_us > at_us)
+        .max()
+        .unwrap_or(at_us)
+}
+
+/// Whether a job sent on `conn` in `[from_us, until_us)` streamed a chunk
+/// before `until_us`: the agent admitted and served it.
+fn streamed_in_window(view: &TraceView, conn: u64, from_us: u64, until_us: u64) -> bool {
+    view.sends().map(|(_, send)| send).any(|send| {
+        send.conn == conn
+            && (from_us..until_us).contains(&send.at_us)
+            && send.chunks.first().is_some_and(|c| c.at_us < until_us)
+    })
 }

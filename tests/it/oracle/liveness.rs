@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{caught, config, passes, served};
 use simctl::trace::handmade::TraceBuilder;
-use simctl::trace::{EventKind, FaultAction, Phase};
+use simctl::trace::{EventKind, FaultAction, Phase, Trace};
 
 // ---- reconnects_after_disruption ----
 
@@ -193,6 +193,77 @@ fn reconnects_does_not_judge_jobs_cut_by_the_next_disruption() {
         .session(4_000, 3)
         .job(4_500, "b", 3, 60_000)
         .done(4_700, "b", 3)
+        .phase(10_000, Phase::Settled)
+        .build();
+    passes("reconnects_after_disruption", &trace);
+}
+
+/// A backend crash at 1 s with job `s` stuck on it until `s_ends_ms`, the
+/// restart at 2 s, job `x` turned away for capacity at 3 s, and the next
+/// disruption (a hold of the backend link) at 4 s; `z` streams if asked.
+fn slots_held_through_the_window(s_ends_ms: u64, z_streams: bool) -> Trace {
+    let host = vec!["b1".to_owned()];
+    let link = vec!["agent".to_owned(), "b1".to_owned()];
+    let fault = |action, hosts: &Vec<String>| EventKind::Fault {
+        action,
+        hosts: hosts.clone(),
+    };
+    let b = TraceBuilder::new()
+        .session(0, 1)
+        .job(500, "s", 1, 60_000)
+        .at(1_000, fault(FaultAction::Crash, &host))
+        .at(2_000, fault(FaultAction::Restart, &host))
+        .job(3_000, "x", 1, 60_000)
+        .error(3_010, "x", 1, "out_of_capacity")
+        .job(3_100, "z", 1, 60_000);
+    let b = if z_streams {
+        b.chunk(3_300, "z", 1, b"data: {}")
+    } else {
+        b
+    };
+    b.at(4_000, fault(FaultAction::Hold, &link))
+        .at(4_500, fault(FaultAction::Release, &link))
+        .error(s_ends_ms, "s", 1, "backend_timeout")
+        .done(6_000, "z", 1)
+        .phase(10_000, Phase::Settled)
+        .build()
+}
+
+/// Slots still held at the heal by a job stuck on the dead backend open the window only when it ends.
+#[test]
+fn reconnects_waits_for_slots_held_by_jobs_stuck_on_a_dead_backend() {
+    passes(
+        "reconnects_after_disruption",
+        &slots_held_through_the_window(5_000, false),
+    );
+}
+
+/// Once the stuck job has ended, an agent that still turns every job away is caught.
+#[test]
+fn reconnects_catches_capacity_refused_after_the_slots_are_free() {
+    let found = caught(
+        "reconnects_after_disruption",
+        &slots_held_through_the_window(2_500, false),
+    );
+    assert!(found.detail.contains("out_of_capacity"), "{}", found.detail);
+}
+
+/// A job admitted after the heal that streams before the next disruption shows the agent serves.
+#[test]
+fn reconnects_counts_a_streaming_job_as_serving() {
+    passes(
+        "reconnects_after_disruption",
+        &slots_held_through_the_window(2_500, true),
+    );
+}
+
+/// A session whose only job was cancelled before any frame of it arrived is not held to answer it.
+#[test]
+fn reconnects_does_not_require_an_answer_to_a_job_cancelled_before_any_frame() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 60_000)
+        .cancel(20, "j", 1)
         .phase(10_000, Phase::Settled)
         .build();
     passes("reconnects_after_disruption", &trace);
