@@ -18,7 +18,8 @@
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
 //! (byte equality), [`usage`] (token counts in `job_done`), [`capacity`]
 //! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
-//! cancelled job is sent), [`deadline`], [`heartbeat`], [`quiescence`]
+//! cancelled job is sent), [`deadline`], [`codes`] (every `job_error`'s
+//! code tells the truth), [`heartbeat`], [`quiescence`]
 //! (settling, in-flight, memory), [`inbound`] (reading while writing is
 //! blocked), [`liveness`]
 //! (reconnecting), [`session_end`] (a dead session's jobs end with it; no
@@ -28,6 +29,7 @@
 pub mod bytes;
 pub mod cancel;
 pub mod capacity;
+pub mod codes;
 pub mod deadline;
 pub mod heartbeat;
 pub mod hosts;
@@ -130,6 +132,7 @@ pub const RULES: &[Rule] = &[
     cancel::CLOSES_STREAM,
     purge::PURGES_QUEUED,
     deadline::ENFORCED,
+    codes::TRUTHFUL,
     heartbeat::SCHEDULE,
     heartbeat::QUEUE_DEPTH,
     quiescence::IN_FLIGHT_ZERO,

@@ -78,15 +78,18 @@ impl TraceBuilder {
         self.at(at_ms, EventKind::Phase { phase })
     }
 
-    /// A connection that is opened and reaches steady state at once.
+    /// A connection that is opened and reaches steady state at once,
+    /// advertising model `m`.
     pub fn session(self, at_ms: u64, conn: u64) -> Self {
-        self.at(at_ms, EventKind::SessionOpened { conn }).at(
-            at_ms,
-            EventKind::SessionReady {
-                conn,
-                models: vec!["m".into()],
-            },
-        )
+        self.session_serving(at_ms, conn, &["m"])
+    }
+
+    /// A connection that is opened and reaches steady state at once,
+    /// advertising `models`.
+    pub fn session_serving(self, at_ms: u64, conn: u64, models: &[&str]) -> Self {
+        let models = models.iter().map(|&m| m.to_owned()).collect();
+        self.at(at_ms, EventKind::SessionOpened { conn })
+            .at(at_ms, EventKind::SessionReady { conn, models })
     }
 
     /// A connection ends; its submissions awaiting frames are lost with it.
@@ -117,8 +120,18 @@ impl TraceBuilder {
         self.job_of_kind(at_ms, job, conn, deadline_ms, JobKind::Normal)
     }
 
-    /// A job of the given kind is sent (a new submission, numbered in call order).
-    pub fn job_of_kind(mut self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, kind: JobKind) -> Self {
+    /// A well-formed job with model `model` is sent.
+    pub fn job_for_model(self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, model: &str) -> Self {
+        self.send(at_ms, job, conn, deadline_ms, model, JobKind::Normal)
+    }
+
+    /// A job of the given kind with model `m` is sent.
+    pub fn job_of_kind(self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, kind: JobKind) -> Self {
+        self.send(at_ms, job, conn, deadline_ms, "m", kind)
+    }
+
+    /// A new submission is written (numbered in call order).
+    fn send(mut self, at_ms: u64, job: &str, conn: u64, deadline_ms: u64, model: &str, kind: JobKind) -> Self {
         let sub = self.subs.len() as u64;
         let mut free = true;
         let mut superseded = Vec::new();
@@ -147,7 +160,7 @@ impl TraceBuilder {
                 job: job.into(),
                 sub,
                 conn,
-                model: "m".into(),
+                model: model.into(),
                 deadline_ms,
                 kind,
                 id_was_free: (kind == JobKind::Duplicate).then_some(free),
@@ -296,8 +309,23 @@ impl TraceBuilder {
     }
 
     /// Backend `b1` serves `job` from `start_ms` to `end_ms` (never ends when
-    /// `None`), writing `body`, ending as `end` (`completed`, `client_gone`…).
-    pub fn backend(mut self, start_ms: u64, end_ms: Option<u64>, job: &str, body: &[u8], end: &str) -> Self {
+    /// `None`), answering 200, writing `body`, ending as `end` (`completed`,
+    /// `client_gone`…).
+    pub fn backend(self, start_ms: u64, end_ms: Option<u64>, job: &str, body: &[u8], end: &str) -> Self {
+        self.backend_answer(start_ms, end_ms, job, 200, body, end)
+    }
+
+    /// As [`TraceBuilder::backend`], answering `status` (0: no answer head)
+    /// with `body`.
+    pub fn backend_answer(
+        mut self,
+        start_ms: u64,
+        end_ms: Option<u64>,
+        job: &str,
+        status: u16,
+        body: &[u8],
+        end: &str,
+    ) -> Self {
         let request = self.next_request;
         self.next_request += 1;
         let start = EventKind::BackendRequest {
@@ -317,7 +345,7 @@ impl TraceBuilder {
                     backend: "b1".into(),
                     request,
                     job: Some(job.into()),
-                    status: 200,
+                    status,
                     tokens_written: 1,
                     end: end.into(),
                     body: Blob::new(body),

@@ -158,6 +158,9 @@ pub struct SessionView {
     pub conn: u64,
     pub opened_us: u64,
     pub ready_us: Option<u64>,
+    /// The models its `capabilities` advertised: the agent's routes for
+    /// the whole session (it discovers backends once per session).
+    pub models: Option<Vec<String>>,
     pub closed_us: Option<u64>,
     pub reason: Option<String>,
     /// Every heartbeat read on this connection (`what` is its `queue_depth`).
@@ -363,7 +366,10 @@ impl TraceView {
             ..Default::default()
         });
         match kind {
-            EventKind::SessionReady { .. } => session.ready_us = session.ready_us.or(Some(at)),
+            EventKind::SessionReady { models, .. } => {
+                session.ready_us = session.ready_us.or(Some(at));
+                session.models.get_or_insert_with(|| models.clone());
+            }
             EventKind::SessionClosed { reason, .. } => {
                 session.closed_us = Some(at);
                 session.reason = Some(reason.clone());

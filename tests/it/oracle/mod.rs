@@ -3,6 +3,7 @@
 
 mod bytes;
 mod capacity;
+mod codes;
 mod heartbeat;
 mod liveness;
 mod purge;
