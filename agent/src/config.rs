@@ -34,6 +34,33 @@ pub struct AgentConfig {
     pub session: SessionConfig,
 }
 
+impl AgentConfig {
+    /// A configuration with the coordinator's URL, the key path, the
+    /// backends and the pricing given, and `[limits]` and `[session]` at
+    /// their defaults, as loading an `agent.toml` with only those keys gives
+    /// (loading also fills in a local backend's default URL; this does not).
+    /// For embedders (the simulation) and tests, which then adjust what they
+    /// need.
+    pub fn with_defaults(
+        coordinator_url: &str,
+        key_path: PathBuf,
+        backends: Vec<BackendConfig>,
+        pricing: PricingConfig,
+    ) -> AgentConfig {
+        AgentConfig {
+            coordinator: CoordinatorConfig {
+                url: coordinator_url.to_owned(),
+                enrollment_code: None,
+            },
+            identity: IdentityConfig { key_path },
+            backends,
+            pricing,
+            limits: LimitsConfig::default(),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
 /// `[coordinator]`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +91,19 @@ pub struct BackendConfig {
     pub models: Option<Vec<String>>,
 }
 
+impl BackendConfig {
+    /// A backend of `kind` at its kind's default URL, with no key and no
+    /// allow-list.
+    pub fn of_kind(kind: BackendKind) -> BackendConfig {
+        BackendConfig {
+            kind,
+            url: None,
+            api_key_env: None,
+            models: None,
+        }
+    }
+}
+
 /// `[pricing]`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +112,17 @@ pub struct PricingConfig {
     pub default_output_per_1m: f64,
     #[serde(default)]
     pub models: BTreeMap<String, ModelPrice>,
+}
+
+impl PricingConfig {
+    /// The same price for every model, per million input and output tokens.
+    pub fn flat(default_input_per_1m: f64, default_output_per_1m: f64) -> PricingConfig {
+        PricingConfig {
+            default_input_per_1m,
+            default_output_per_1m,
+            models: BTreeMap::new(),
+        }
+    }
 }
 
 /// `[pricing.models."id"]`.

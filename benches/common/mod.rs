@@ -14,9 +14,7 @@ use bytes::Bytes;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use provider_agent::backend::{Backend, BackendError, BackendKind, Job, JobResult, JobSink, ModelInfo};
 use provider_agent::clock::AnchoredClock;
-use provider_agent::config::{
-    AgentConfig, BackendConfig, CoordinatorConfig, IdentityConfig, LimitsConfig, PricingConfig, SessionConfig,
-};
+use provider_agent::config::{AgentConfig, BackendConfig, PricingConfig, SessionConfig};
 use provider_agent::discovery::{ConfiguredBackend, Routes, discover};
 use provider_agent::executor::{Executor, ExecutorLimits};
 use provider_agent::observer::NoopObserver;
@@ -286,28 +284,12 @@ impl Backend for FloodBackend {
 /// A valid agent config for the fake backend (only what `discover` reads
 /// matters: pricing).
 fn config() -> AgentConfig {
-    AgentConfig {
-        coordinator: CoordinatorConfig {
-            url: "ws://coordinator:9000/".into(),
-            enrollment_code: None,
-        },
-        identity: IdentityConfig {
-            key_path: "/nonexistent/bench-key".into(),
-        },
-        backends: vec![BackendConfig {
-            kind: BackendKind::Vllm,
-            url: None,
-            api_key_env: None,
-            models: None,
-        }],
-        pricing: PricingConfig {
-            default_input_per_1m: 0.1,
-            default_output_per_1m: 0.2,
-            models: Default::default(),
-        },
-        limits: LimitsConfig::default(),
-        session: SessionConfig::default(),
-    }
+    AgentConfig::with_defaults(
+        "ws://coordinator:9000/",
+        "/nonexistent/bench-key".into(),
+        vec![BackendConfig::of_kind(BackendKind::Vllm)],
+        PricingConfig::flat(0.1, 0.2),
+    )
 }
 
 /// Routes serving [`MODEL`] from `backend`, built by the agent's own discovery.

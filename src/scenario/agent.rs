@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use mock_backends::{BackendSpec, Kind};
 use provider_agent::backend::BackendKind;
-use provider_agent::config::{
-    AgentConfig, BackendConfig, CoordinatorConfig, IdentityConfig, LimitsConfig, PricingConfig,
-};
+use provider_agent::config::{AgentConfig, BackendConfig, LimitsConfig, PricingConfig};
 
 use super::locate::KeyPath;
 use super::model::{PRICE_PER_1M_DEFAULT, Scenario};
@@ -39,31 +37,25 @@ fn backend_config(spec: &BackendSpec, scenario: &Scenario) -> BackendConfig {
 /// The `AgentConfig` the simulated agent runs with.
 pub fn agent_config(scenario: &Scenario) -> AgentConfig {
     let agent = &scenario.agent;
-    AgentConfig {
-        coordinator: CoordinatorConfig {
-            url: COORDINATOR_URL.to_owned(),
-            enrollment_code: None,
-        },
-        // The simulation hands the agent its key directly; no file is read.
-        identity: IdentityConfig {
-            key_path: PathBuf::from("simulated-identity.key"),
-        },
-        backends: scenario
-            .backends
-            .iter()
-            .map(|spec| backend_config(spec, scenario))
-            .collect(),
-        pricing: agent.pricing.clone().unwrap_or(PricingConfig {
-            default_input_per_1m: PRICE_PER_1M_DEFAULT,
-            default_output_per_1m: PRICE_PER_1M_DEFAULT,
-            models: Default::default(),
-        }),
-        limits: LimitsConfig {
-            max_concurrent: agent.max_concurrent,
-            max_tokens_per_minute: agent.max_tokens_per_minute,
-        },
-        session: agent.session.clone(),
-    }
+    let backends = scenario
+        .backends
+        .iter()
+        .map(|spec| backend_config(spec, scenario))
+        .collect();
+    let pricing = (agent.pricing.clone()).unwrap_or(PricingConfig::flat(PRICE_PER_1M_DEFAULT, PRICE_PER_1M_DEFAULT));
+    // The simulation hands the agent its key directly; no file is read.
+    let mut config = AgentConfig::with_defaults(
+        COORDINATOR_URL,
+        PathBuf::from("simulated-identity.key"),
+        backends,
+        pricing,
+    );
+    config.limits = LimitsConfig {
+        max_concurrent: agent.max_concurrent,
+        max_tokens_per_minute: agent.max_tokens_per_minute,
+    };
+    config.session = agent.session.clone();
+    config
 }
 
 /// Where an `agent.toml` key of [`agent_config`] came from in the scenario.

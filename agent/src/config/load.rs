@@ -221,6 +221,19 @@ default_output_per_1m = 0.2
         assert_eq!(config.session, super::super::SessionConfig::default());
     }
 
+    /// Proves `with_defaults` gives what loading a file with only those keys gives.
+    #[test]
+    fn with_defaults_matches_a_minimal_file() {
+        let loaded = AgentConfig::from_toml_str(MINIMAL, "agent.toml").expect("valid");
+        let built = AgentConfig::with_defaults(
+            "wss://coord.example.com/agent",
+            "/var/lib/agent/key.json".into(),
+            Vec::new(),
+            super::super::PricingConfig::flat(0.1, 0.2),
+        );
+        assert_eq!(built, loaded);
+    }
+
     /// Proves an omitted backend url is filled with the kind's default and an explicit one is kept.
     #[test]
     fn local_backends_get_default_urls() {

@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use provider_agent::backend::{Backend, BackendError, BackendKind, Job, JobResult, JobSink, ModelInfo};
 use provider_agent::clock::AnchoredClock;
-use provider_agent::config::{
-    AgentConfig, BackendConfig, CoordinatorConfig, IdentityConfig, LimitsConfig, PricingConfig, SessionConfig,
-};
+use provider_agent::config::{AgentConfig, BackendConfig, PricingConfig};
 use provider_agent::discovery::{ConfiguredBackend, Routes, discover};
 use provider_agent::executor::board::FrameKind;
 use provider_agent::executor::{Executor, ExecutorLimits};
@@ -127,31 +125,14 @@ impl Backend for ScriptedBackend {
 
 /// A minimal valid config (insecure ws to `coordinator:9000`).
 pub fn config(max_concurrent: u32) -> AgentConfig {
-    AgentConfig {
-        coordinator: CoordinatorConfig {
-            url: "ws://coordinator:9000/".into(),
-            enrollment_code: None,
-        },
-        identity: IdentityConfig {
-            key_path: PathBuf::from("/nonexistent/key"),
-        },
-        backends: vec![BackendConfig {
-            kind: BackendKind::Vllm,
-            url: None,
-            api_key_env: None,
-            models: None,
-        }],
-        pricing: PricingConfig {
-            default_input_per_1m: 0.1,
-            default_output_per_1m: 0.2,
-            models: Default::default(),
-        },
-        limits: LimitsConfig {
-            max_concurrent,
-            max_tokens_per_minute: None,
-        },
-        session: SessionConfig::default(),
-    }
+    let mut config = AgentConfig::with_defaults(
+        "ws://coordinator:9000/",
+        PathBuf::from("/nonexistent/key"),
+        vec![BackendConfig::of_kind(BackendKind::Vllm)],
+        PricingConfig::flat(0.1, 0.2),
+    );
+    config.limits.max_concurrent = max_concurrent;
+    config
 }
 
 /// Routes serving model `m` from `backend`.

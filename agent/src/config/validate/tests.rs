@@ -1,31 +1,15 @@
 //! Unit tests of the configuration rules, one per rule.
 
 use super::*;
-use crate::config::{BackendConfig, CoordinatorConfig, IdentityConfig, LimitsConfig, ModelPrice, PricingConfig};
+use crate::config::{BackendConfig, ModelPrice, PricingConfig};
 
 fn base() -> AgentConfig {
-    AgentConfig {
-        coordinator: CoordinatorConfig {
-            url: "wss://coord.example.com/agent".into(),
-            enrollment_code: None,
-        },
-        identity: IdentityConfig {
-            key_path: "key.json".into(),
-        },
-        backends: vec![BackendConfig {
-            kind: BackendKind::Vllm,
-            url: None,
-            api_key_env: None,
-            models: None,
-        }],
-        pricing: PricingConfig {
-            default_input_per_1m: 0.1,
-            default_output_per_1m: 0.2,
-            models: Default::default(),
-        },
-        limits: LimitsConfig::default(),
-        session: SessionConfig::default(),
-    }
+    AgentConfig::with_defaults(
+        "wss://coord.example.com/agent",
+        "key.json".into(),
+        vec![BackendConfig::of_kind(BackendKind::Vllm)],
+        PricingConfig::flat(0.1, 0.2),
+    )
 }
 
 fn remote(kind: BackendKind, url: Option<&str>, env: Option<&str>) -> BackendConfig {
