@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -259,20 +258,6 @@ fn measure_memory(size: usize, jobs: usize) -> MemoryFigures {
     })
 }
 
-/// Where criterion writes its reports (the same rule criterion follows), so
-/// the gate finds the memory figures next to the timings of the same run.
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("criterion")
-}
-
 fn outbound_memory<M: Measurement>(_c: &mut Criterion<M>) {
     let budget = outbound_budget_default();
     println!("outbound_memory: nobody drains; outbound_queue_bytes_max = {budget} B");
@@ -301,7 +286,7 @@ fn outbound_memory<M: Measurement>(_c: &mut Criterion<M>) {
         }
     }
     let figures = json!({ "outbound_queue_bytes_max": budget, "rows": Value::Array(rows) });
-    let dir = criterion_home().join("outbound_memory");
+    let dir = common::criterion_home().join("outbound_memory");
     std::fs::create_dir_all(&dir).expect("create figures dir");
     let path = dir.join("figures.json");
     std::fs::write(&path, serde_json::to_string_pretty(&figures).expect("json")).expect("write figures");

@@ -141,19 +141,6 @@ fn sweep_seeds() -> u64 {
     }
 }
 
-/// Where criterion writes (the rule criterion follows), for the figures file.
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("criterion")
-}
-
 fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
         .expect("scenarios/")
@@ -202,7 +189,7 @@ fn sim_sweep<M: Measurement>(_c: &mut Criterion<M>) {
         "projected_1000_seed_sweep_min": projected_1000_s / 60.0,
         "floor_1000_seed_sweep_min": floor_1000_min,
     });
-    let dir = criterion_home().join("sim_speed");
+    let dir = common::criterion_home().join("sim_speed");
     std::fs::create_dir_all(&dir).expect("create figures dir");
     std::fs::write(
         dir.join("figures.json"),

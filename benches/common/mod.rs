@@ -35,6 +35,21 @@ pub const MODEL: &str = "bench-model";
 /// not depend on the id's value).
 pub const JOB_ID: Uuid = Uuid::from_u128(0x6f1c_2d7e_3b1a_4c5d_8e9f_0a1b_2c3d_4e5f);
 
+/// Where criterion writes its reports (the rule criterion itself follows), so
+/// figures a bench writes by hand (outbound memory, the sweep) land next to
+/// the timings of the same run, where the gate reads them.
+pub fn criterion_home() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return std::path::PathBuf::from(target).join("criterion");
+    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("criterion")
+}
+
 /// `len` bytes of SSE text, as a backend would send it. Base64 speed does not
 /// depend on content, but realistic bytes keep the figures honest if a future
 /// encoder ever special-cases (say) zeros.

@@ -81,6 +81,26 @@ pub struct OracleConfig {
     pub bounds: Bounds,
 }
 
+impl OracleConfig {
+    /// Small, round limits for hand-made traces (the oracle's own tests):
+    /// 2 slots, heartbeats every second, 100 ms bounds.
+    pub fn for_handmade_traces() -> OracleConfig {
+        OracleConfig {
+            max_concurrent: 2,
+            heartbeat_interval_ms: 1_000,
+            outbound_queue_bytes_max: 1_000,
+            bounds: Bounds {
+                cancel_close_ms: 100,
+                deadline_slack_ms: 100,
+                heartbeat_tolerance_ms: 100,
+                reconnect_within_ms: 5_000,
+                inbound_decision_ms: 100,
+                outbound_slack_bytes: 10,
+            },
+        }
+    }
+}
+
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -199,25 +219,8 @@ mod tests {
     #[test]
     fn skipped_rules_do_not_run() {
         let skip: BTreeSet<String> = ["hosts_stay_up".to_owned()].into();
-        let verdict = judge(&Trace::default(), &test_config(), &skip);
+        let verdict = judge(&Trace::default(), &OracleConfig::for_handmade_traces(), &skip);
         assert_eq!(verdict.skipped, vec!["hosts_stay_up"]);
         assert!(!verdict.checked.contains(&"hosts_stay_up"));
-    }
-
-    /// A config with small, round numbers for hand-made traces.
-    pub(crate) fn test_config() -> OracleConfig {
-        OracleConfig {
-            max_concurrent: 2,
-            heartbeat_interval_ms: 1_000,
-            outbound_queue_bytes_max: 1_000,
-            bounds: Bounds {
-                cancel_close_ms: 100,
-                deadline_slack_ms: 100,
-                heartbeat_tolerance_ms: 100,
-                reconnect_within_ms: 5_000,
-                inbound_decision_ms: 100,
-                outbound_slack_bytes: 10,
-            },
-        }
     }
 }

@@ -16,25 +16,13 @@ mod usage;
 
 use std::collections::BTreeSet;
 
-use simctl::oracle::{Bounds, OracleConfig, RULES, Violation, judge};
+use simctl::oracle::{OracleConfig, RULES, Violation, judge};
 use simctl::trace::Trace;
 use simctl::trace::handmade::TraceBuilder;
 
 /// Small round limits: 2 slots, heartbeats every second, 100 ms bounds.
 pub fn config() -> OracleConfig {
-    OracleConfig {
-        max_concurrent: 2,
-        heartbeat_interval_ms: 1_000,
-        outbound_queue_bytes_max: 1_000,
-        bounds: Bounds {
-            cancel_close_ms: 100,
-            deadline_slack_ms: 100,
-            heartbeat_tolerance_ms: 100,
-            reconnect_within_ms: 5_000,
-            inbound_decision_ms: 100,
-            outbound_slack_bytes: 10,
-        },
-    }
+    OracleConfig::for_handmade_traces()
 }
 
 /// The violations of `rule` alone on `trace`.
