@@ -7,6 +7,9 @@
 mod blob;
 mod event;
 pub mod handmade;
+mod job;
+mod pairing;
+mod records;
 mod view;
 
 use std::io::Write;
@@ -15,7 +18,9 @@ use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
 pub use event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
-pub use view::{ADMISSION_CODES, BackendCall, JobSend, JobView, Seen, SessionView, TraceView};
+pub use job::{ADMISSION_CODES, JobSend, JobView, Seen};
+pub use records::{BackendCall, SessionView};
+pub use view::TraceView;
 
 /// Where an event came from; orders events that share a timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

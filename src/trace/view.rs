@@ -1,193 +1,15 @@
 //! An index over a [`Trace`](super::Trace): per-job, per-session and
 //! per-backend-request views that the oracle rules and the metrics read.
+//! The records it holds are in [`super::job`] (submissions) and
+//! [`super::records`] (sessions, backend requests); executions are paired
+//! with submissions in [`super::pairing`].
 
 use std::collections::BTreeMap;
 
 use super::blob::Blob;
-use super::event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
-
-/// The `error_code`s the agent answers at admission, before any backend is
-/// contacted: a submission answered with one of them (and nothing else)
-/// never ran.
-pub const ADMISSION_CODES: &[&str] = &["duplicate_job", "out_of_capacity", "model_not_loaded", "invalid_job"];
-
-/// One *submission*: a `job` frame the coordinator wrote, with every frame
-/// the coordinator attributed to it. A job id sent once has one; a re-sent
-/// id has one per `job` frame (mock-coordinator/README.md, "Attribution":
-/// each chunk and terminal frame of an id belongs to exactly one of them).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JobSend {
-    /// The coordinator's record index of the submission.
-    pub sub: u64,
-    /// When the frame was completely written.
-    pub at_us: u64,
-    /// Index of the event in the trace (orders events of one instant).
-    pub seq: usize,
-    pub conn: u64,
-    pub model: String,
-    pub deadline_ms: u64,
-    pub kind: JobKind,
-    /// Re-sends: whether the id was free for the agent when this was written.
-    pub id_was_free: Option<bool>,
-    /// Chunks attributed to this submission, in order.
-    pub chunks: Vec<Seen<u64>>,
-    /// Terminal frames attributed to this submission, in order (more than
-    /// one is a violation).
-    pub terminals: Vec<Seen<Terminal>>,
-    /// The first `job_cancel` that counted for this submission.
-    pub cancel_us: Option<u64>,
-    /// When a later submission of the id superseded this cancelled one.
-    pub superseded_us: Option<u64>,
-    /// When its connection ended while it was in flight.
-    pub session_lost_us: Option<u64>,
-    /// The bytes the coordinator reassembled for it (empty without chunks).
-    pub bytes: Blob,
-}
-
-impl JobSend {
-    /// Its first terminal frame, if any.
-    pub fn first_terminal(&self) -> Option<&Seen<Terminal>> {
-        self.terminals.first()
-    }
-
-    /// Time of its first terminal frame, if any.
-    pub fn first_terminal_us(&self) -> Option<u64> {
-        self.first_terminal().map(|t| t.at_us)
-    }
-
-    /// Whether a cancel counted for it before any terminal frame arrived.
-    pub fn cancelled_before_terminal(&self) -> bool {
-        before_terminal(self.cancel_us, self.first_terminal_us())
-    }
-
-    /// Whether its connection ended before any terminal frame arrived.
-    pub fn lost_before_terminal(&self) -> bool {
-        before_terminal(self.session_lost_us, self.first_terminal_us())
-    }
-
-    /// Whether it ended with `job_done`.
-    pub fn is_done(&self) -> bool {
-        matches!(self.first_terminal().map(|t| &t.what), Some(Terminal::Done { .. }))
-    }
-
-    /// Whether the agent answered it at admission without running it: its
-    /// first terminal carries an [`ADMISSION_CODES`] code and no chunk came.
-    pub fn rejected_at_admission(&self) -> bool {
-        let code = self.first_terminal().and_then(|t| t.what.error_code());
-        self.chunks.is_empty() && code.is_some_and(|c| ADMISSION_CODES.contains(&c))
-    }
-
-    /// Whether the agent may have run it, i.e. may have sent a backend
-    /// request for it (see [`TraceView::executions_of_send`]): a well-formed
-    /// submission not answered at admission. A re-send written while an
-    /// earlier submission of the id was live (`id_was_free` false) is
-    /// normally answered `duplicate_job`; without any frame of its own it
-    /// shows no sign of having been admitted and is taken as not run.
-    pub fn may_have_run(&self) -> bool {
-        let well_formed = matches!(self.kind, JobKind::Normal | JobKind::Duplicate);
-        let unknown_resend = self.id_was_free == Some(false) && self.chunks.is_empty() && self.terminals.is_empty();
-        well_formed && !self.rejected_at_admission() && !unknown_resend
-    }
-
-    /// How details name it: `submission #N` for an original (or a malformed
-    /// frame), `re-send #N` for a re-send, `N` being [`JobSend::sub`].
-    pub fn label(&self) -> String {
-        match self.kind {
-            JobKind::Duplicate => format!("re-send #{}", self.sub),
-            _ => format!("submission #{}", self.sub),
-        }
-    }
-}
-
-/// Whether `event` happened and came before `terminal` (or there was none).
-fn before_terminal(event: Option<u64>, terminal: Option<u64>) -> bool {
-    match (event, terminal) {
-        (Some(event), Some(terminal)) => event < terminal,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
-
-/// One frame of a job read by the coordinator: a chunk (`what` is its
-/// length) or a terminal frame.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Seen<T> {
-    pub at_us: u64,
-    /// Index of the event in the trace.
-    pub seq: usize,
-    pub conn: u64,
-    pub what: T,
-}
-
-/// Everything the coordinator saw of one job id.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JobView {
-    pub job: String,
-    /// Every submission written with this id, in write order.
-    pub sends: Vec<JobSend>,
-    /// `(sub, kind)` of submissions that were never written.
-    pub undeliverable: Vec<(u64, JobKind)>,
-    /// Chunks the coordinator attributed to no submission.
-    pub stray_chunks: Vec<Seen<u64>>,
-    /// Terminal frames the coordinator attributed to no submission.
-    pub stray_terminals: Vec<Seen<Terminal>>,
-    /// Agent view: when the agent admitted or rejected a job with this id,
-    /// in order (one decision per `job` frame it read).
-    pub agent_decisions_us: Vec<u64>,
-}
-
-impl JobView {
-    /// The first submission, if the job was ever sent.
-    pub fn first_send(&self) -> Option<&JobSend> {
-        self.sends.first()
-    }
-
-    /// The submission numbered `sub`.
-    pub fn send(&self, sub: u64) -> Option<&JobSend> {
-        self.sends.iter().find(|s| s.sub == sub)
-    }
-
-    fn send_mut(&mut self, sub: u64) -> Option<&mut JobSend> {
-        self.sends.iter_mut().find(|s| s.sub == sub)
-    }
-}
-
-/// One coordinator connection.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SessionView {
-    pub conn: u64,
-    pub opened_us: u64,
-    pub ready_us: Option<u64>,
-    /// The models its `capabilities` advertised: the agent's routes for
-    /// the whole session (it discovers backends once per session).
-    pub models: Option<Vec<String>>,
-    pub closed_us: Option<u64>,
-    pub reason: Option<String>,
-    /// Every heartbeat read on this connection (`what` is its `queue_depth`).
-    pub heartbeats: Vec<Seen<u64>>,
-}
-
-/// One request a backend served.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BackendCall {
-    pub backend: String,
-    pub request: u64,
-    pub job: Option<String>,
-    pub method: String,
-    pub path: String,
-    pub start_us: u64,
-    pub end_us: Option<u64>,
-    pub status: Option<u16>,
-    pub end: Option<String>,
-    pub body: Blob,
-}
-
-impl BackendCall {
-    /// Whether this is a job's execution (a chat completion), not a probe.
-    pub fn is_execution(&self) -> bool {
-        self.method == "POST" && self.path.ends_with("/chat/completions")
-    }
-}
+use super::event::{Event, EventKind, FaultAction, Phase};
+use super::job::{JobSend, JobView, Seen};
+use super::records::{BackendCall, SessionView};
 
 /// The indexed trace.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -244,58 +66,6 @@ impl TraceView {
         self.jobs
             .values()
             .flat_map(|job| job.sends.iter().map(move |send| (job, send)))
-    }
-
-    /// The backend executions paired with `send`.
-    ///
-    /// Pairing rule: each execution (a chat-completion request carrying
-    /// the id in `user`) goes to the *latest* submission of its id that may
-    /// have run ([`JobSend::may_have_run`]) and was written no later than
-    /// the request reached the backend. Executions of one id are thus
-    /// paired in time order with the submissions that ran. This is exact
-    /// when the agent (1) sends a backend request for a submission only
-    /// after reading it, (2) runs at most one submission of an id at a time
-    /// and admits them in the order it reads them, so an admitted
-    /// submission's request reaches the backend before the next admitted
-    /// one of its id is written — for a cancelled one that holds because
-    /// the coordinator writes no re-send of it within `resend_guard_ms` of
-    /// the cancel — and (3) never runs a submission it answered at
-    /// admission. An agent breaking (2) or (3) shows up as two executions
-    /// paired with one submission, or as an execution paired with none
-    /// ([`TraceView::unpaired_executions`]).
-    ///
-    /// Limits: a re-send written while its id was live that never shows a
-    /// frame of its own (its session ended first) is taken as not run; had
-    /// the agent run it, its request would count as the earlier
-    /// submission's second. So would a request that a held or partitioned
-    /// agent–backend link delays past the next admitted submission's write.
-    pub fn executions_of_send<'a>(&'a self, send: &JobSend) -> impl Iterator<Item = &'a BackendCall> + 'a {
-        self.executions
-            .get(&send.sub)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|&index| self.backend_calls.get(index))
-    }
-
-    fn pair_executions(&mut self) {
-        for (index, call) in self.backend_calls.iter().enumerate() {
-            // A request whose body never arrived (the agent went away while
-            // sending it) names no job and cannot be paired.
-            let Some(job) = call.job.as_deref().filter(|_| call.is_execution()) else {
-                continue;
-            };
-            let owner = self.jobs.get(job).and_then(|job| {
-                job.sends
-                    .iter()
-                    .rev()
-                    .find(|send| send.may_have_run() && send.at_us <= call.start_us)
-            });
-            match owner {
-                Some(send) => self.executions.entry(send.sub).or_default().push(index),
-                None => self.unpaired_executions.push(index),
-            }
-        }
     }
 
     /// Time the given phase began, if it did.
@@ -538,6 +308,7 @@ fn kind_is_agent(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::JobKind;
     use crate::trace::handmade::TraceBuilder;
 
     /// Read pauses count only where they overlap the asked span.
@@ -549,65 +320,6 @@ mod tests {
         };
         assert_eq!(view.paused_us_within(150, 550), 50 + 50);
         assert_eq!(view.paused_us_within(0, 50), 0);
-    }
-
-    fn executions(view: &TraceView, job: &str) -> Vec<(u64, Vec<u64>)> {
-        view.jobs[job]
-            .sends
-            .iter()
-            .map(|send| {
-                let starts = view.executions_of_send(send).map(|c| c.start_us / 1_000).collect();
-                (send.sub, starts)
-            })
-            .collect()
-    }
-
-    /// A re-send answered duplicate_job before the original's request reached the backend is not paired; a re-run after the terminal is.
-    #[test]
-    fn executions_pair_with_the_submission_that_ran() {
-        let trace = TraceBuilder::new()
-            .session(0, 1)
-            .job(10, "j", 1, 60_000)
-            .job_of_kind(10, "j", 1, 60_000, JobKind::Duplicate)
-            .error(12, "j", 1, "duplicate_job")
-            .backend(13, Some(20), "j", b"x", "completed")
-            .chunk(15, "j", 1, b"x")
-            .done(21, "j", 1)
-            .job_of_kind(30, "j", 1, 60_000, JobKind::Duplicate)
-            .backend(32, Some(40), "j", b"y", "completed")
-            .chunk(35, "j", 1, b"y")
-            .done(41, "j", 1)
-            .build();
-        let view = TraceView::build(&trace.events);
-        assert_eq!(executions(&view, "j"), vec![(0, vec![13]), (1, vec![]), (2, vec![32])]);
-        assert!(view.unpaired_executions.is_empty());
-    }
-
-    /// A re-send written while the id was live that shows no frame of its own is taken as not run.
-    #[test]
-    fn a_silent_resend_of_a_live_id_is_not_paired() {
-        let trace = TraceBuilder::new()
-            .session(0, 1)
-            .job(10, "j", 1, 60_000)
-            .job_of_kind(11, "j", 1, 60_000, JobKind::Duplicate)
-            .backend(13, Some(20), "j", b"x", "completed")
-            .session_closed(14, 1)
-            .build();
-        let view = TraceView::build(&trace.events);
-        assert_eq!(executions(&view, "j"), vec![(0, vec![13]), (1, vec![])]);
-    }
-
-    /// An execution before any submission of its id that may run is paired with none.
-    #[test]
-    fn an_execution_of_a_rejected_job_is_unpaired() {
-        let trace = TraceBuilder::new()
-            .session(0, 1)
-            .job(10, "j", 1, 60_000)
-            .error(12, "j", 1, "out_of_capacity")
-            .backend(13, Some(20), "j", b"x", "completed")
-            .build();
-        let view = TraceView::build(&trace.events);
-        assert_eq!(view.unpaired_executions, vec![0]);
     }
 
     /// Frames land on the submission the trace names, strays on the job.

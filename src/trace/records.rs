@@ -1,0 +1,42 @@
+//! What the coordinator saw of each connection, and what a backend
+//! recorded of each request.
+
+use super::blob::Blob;
+use super::job::Seen;
+
+/// One coordinator connection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionView {
+    pub conn: u64,
+    pub opened_us: u64,
+    pub ready_us: Option<u64>,
+    /// The models its `capabilities` advertised: the agent's routes for
+    /// the whole session (it discovers backends once per session).
+    pub models: Option<Vec<String>>,
+    pub closed_us: Option<u64>,
+    pub reason: Option<String>,
+    /// Every heartbeat read on this connection (`what` is its `queue_depth`).
+    pub heartbeats: Vec<Seen<u64>>,
+}
+
+/// One request a backend served.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendCall {
+    pub backend: String,
+    pub request: u64,
+    pub job: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub start_us: u64,
+    pub end_us: Option<u64>,
+    pub status: Option<u16>,
+    pub end: Option<String>,
+    pub body: Blob,
+}
+
+impl BackendCall {
+    /// Whether this is a job's execution (a chat completion), not a probe.
+    pub fn is_execution(&self) -> bool {
+        self.method == "POST" && self.path.ends_with("/chat/completions")
+    }
+}
