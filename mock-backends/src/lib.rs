@@ -17,7 +17,8 @@
 //! | `body` | the response body: whole, or a channel from a task |
 //! | `capacity` | `max_num_seqs` slots with a bounded FIFO queue or 429/503 |
 //! | `faults` | which scripted faults fire on a request |
-//! | `record` | `Recorder` and `RequestRecord`: what the oracle reads |
+//! | `profile` | the binary's profile: built-in default, profile file, or a scenario's backend |
+//! | `record` | `Recorder` and `RequestRecord`: what the oracle reads; `RecordFile` for `--record-json` |
 //! | `abort` | TCP reset for the `cut` fault |
 //! | `request` | the chat-completions request fields used, prompt-token estimate |
 //! | `rng` | the host's one seeded RNG and the draws from it |
@@ -37,6 +38,7 @@ mod complete;
 mod faults;
 mod generation;
 mod job;
+mod profile;
 mod record;
 mod request;
 mod rng;
@@ -51,6 +53,7 @@ pub use body::BODY_CHANNEL_FRAMES_MAX;
 pub use capacity::QUEUE_FULL_STATUS;
 pub use clock::Clock;
 pub use faults::HEALTH_FAIL_STATUS_DEFAULT;
+pub use profile::{DEFAULT_MODEL_ID, DEFAULT_PROFILE_TOML, default_profile, profile_from_file_text};
 pub use record::{Recorder, RequestEnd, RequestRecord};
 pub use request::{PROMPT_BYTES_PER_TOKEN, PROMPT_TOKENS_BASE, PROMPT_TOKENS_PER_MESSAGE};
 pub use routes::{CREATED_EPOCH_S, REQUEST_BODY_BYTES_MAX};

@@ -54,7 +54,9 @@ pub struct RequestRecord {
     /// Completion tokens inside `body`.
     pub tokens_written: u64,
     /// Exact response body bytes handed to the transport, without chunked
-    /// framing: what an HTTP client's body reader yields.
+    /// framing: what an HTTP client's body reader yields. Serialized as
+    /// text (the mock writes UTF-8 only).
+    #[serde(serialize_with = "body_as_text")]
     pub body: Vec<u8>,
     /// Clock time a capacity slot was granted (chat completions only).
     pub admitted_us: Option<u64>,
@@ -66,6 +68,10 @@ pub struct RequestRecord {
     pub end_us: Option<u64>,
     /// How it ended; `None` while it is still running.
     pub end: Option<RequestEnd>,
+}
+
+fn body_as_text<S: serde::Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(body))
 }
 
 /// Shared log of every request of one backend host. simctl creates one per
@@ -290,6 +296,7 @@ impl RecordHandle {
         tracing::info!(
             backend = %record.backend,
             request_id = record.request_id,
+            job_id = %record.job_id.as_deref().unwrap_or("-"),
             method = %record.method,
             path = %record.path,
             model = record.model.as_deref().unwrap_or("-"),

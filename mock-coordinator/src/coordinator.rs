@@ -15,10 +15,12 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::clock::{Clock, ms_to_us};
+use crate::digest::Digest;
 use crate::log::Log;
 use crate::plan::{self, Plan};
 use crate::record::CloseReason;
 use crate::script::{Script, ScriptError};
+use crate::start::{StartOn, TimeZero};
 use crate::state::Schedule;
 use crate::writer::Outgoing;
 use crate::{driver, handshake, session};
@@ -51,7 +53,10 @@ pub(crate) struct SessionHandle {
 pub struct Coordinator {
     script: Arc<Script>,
     plan: Arc<Plan>,
+    /// The script clock: the caller's clock shifted to script time zero.
     clock: Clock,
+    /// Script time zero on the caller's clock (see [`StartOn`]).
+    time_zero: Arc<TimeZero>,
     log: Log,
     /// Authenticated, still open connections by number. Locked briefly by
     /// the driver (to pick a target) and by connection tasks (to register
@@ -81,7 +86,26 @@ impl Coordinator {
     /// taken to be gone: connections it left open in the log are closed
     /// now with [`CloseReason::CoordinatorRestarted`] and their jobs lost.
     pub fn new(script: Script, seed: u64, clock: Clock, log: Log) -> Result<Arc<Coordinator>, ScriptError> {
+        Coordinator::with_start(script, seed, clock, log, StartOn::ClockZero)
+    }
+
+    /// [`Coordinator::new`], with script time zero chosen by `start`. With
+    /// [`StartOn::FirstSession`] the job driver waits for the first session
+    /// to reach the steady state, and every timestamp of the record counts
+    /// from that moment (earlier ones read 0); [`Coordinator::time_zero_us`]
+    /// says where it fell on `clock`. A restart on the same log keeps the
+    /// zero its predecessor set.
+    pub fn with_start(
+        script: Script,
+        seed: u64,
+        clock: Clock,
+        log: Log,
+        start: StartOn,
+    ) -> Result<Arc<Coordinator>, ScriptError> {
         script.validate()?;
+        let restored = log.with(|s| s.progress.time_zero_us);
+        let time_zero = TimeZero::new(clock, start, restored);
+        let clock = time_zero.script_clock();
         let now_us = clock();
         let (script, plan) = log.with(|s| match &s.schedule {
             Some(existing) if *existing.script != script => Err(ScriptError::LogScriptMismatch),
@@ -115,6 +139,7 @@ impl Coordinator {
             script,
             plan,
             clock,
+            time_zero,
             log,
             sessions: Mutex::new(BTreeMap::new()),
             driver_wake: Arc::new(Notify::new()),
@@ -144,6 +169,17 @@ impl Coordinator {
         (self.clock)()
     }
 
+    /// The [`Digest`] of the record as of now.
+    pub fn digest(&self) -> Digest {
+        self.log.digest(self.now_us())
+    }
+
+    /// Where script time zero fell on the caller's clock, in microseconds;
+    /// `None` while [`StartOn::FirstSession`] waits for its session.
+    pub fn time_zero_us(&self) -> Option<u64> {
+        self.time_zero.zero_us()
+    }
+
     /// Starts the job driver if it is not running yet. Serving a connection
     /// starts it too; call this right after [`Coordinator::new`] so that
     /// jobs due before the first connection are recorded as undeliverable
@@ -153,7 +189,18 @@ impl Coordinator {
             return;
         }
         if !self.driver_started.swap(true, Ordering::SeqCst) {
-            let task = tokio::spawn(driver::run(Arc::downgrade(self), self.driver_wake.clone()));
+            let (coord, wake) = (Arc::downgrade(self), self.driver_wake.clone());
+            let task = if self.time_zero.zero_us().is_some() {
+                tokio::spawn(driver::run(coord, wake))
+            } else {
+                // The script waits for its time zero; the gate holds no
+                // strong reference, so dropping the coordinator still ends it.
+                let zero = self.time_zero.clone();
+                tokio::spawn(async move {
+                    zero.wait().await;
+                    driver::run(coord, wake).await;
+                })
+            };
             *self.driver_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
     }
@@ -193,6 +240,13 @@ impl Coordinator {
     /// old connection is dead or abandoned even if no FIN ever came (the
     /// agent's host lost power, or a partition swallowed it).
     pub(crate) fn register_session(&self, conn: u64, handle: SessionHandle) {
+        if let Some(zero_us) = self.time_zero.arm() {
+            let what = format!("script time zero: connection {conn} reached the steady state");
+            self.log.with(|s| {
+                s.progress.time_zero_us = Some(zero_us);
+                s.note(0, what);
+            });
+        }
         let mut sessions = self.sessions();
         for older in sessions.values() {
             older.superseded.notify_one();

@@ -19,15 +19,21 @@
 //! - `inbound` — decoding, attribution and checking of the agent's frames.
 //! - [`record`] — record types; [`log`] — the shared [`Log`]; `state` — its
 //!   contents; [`summary`] — HdrHistogram metrics.
-//! - [`clock`] — the injected [`Clock`].
+//! - [`digest`] — [`Digest`]: how each connection ended, heartbeat figures,
+//!   answers by kind, jobs left waiting, races run; [`checks`] — the
+//!   coordinator's own end-of-run checks, printed as violations.
+//! - [`clock`] — the injected [`Clock`]; `start` — [`StartOn`], when script
+//!   time zero is (clock zero, or the first session's steady state).
 //!
 //! Determinism: time comes from `tokio::time` and the injected clock,
 //! randomness from one `ChaCha8Rng` kept in the [`Log`], collections are
 //! ordered, and every `select!` is biased.
 
 mod chain;
+pub mod checks;
 pub mod clock;
 pub mod coordinator;
+pub mod digest;
 mod driver;
 mod frames;
 mod handshake;
@@ -40,17 +46,21 @@ mod resend;
 mod rng;
 pub mod script;
 mod session;
+mod start;
 mod state;
 pub mod summary;
 mod writer;
 
+pub use checks::{CheckReport, CheckViolation};
 pub use clock::{Clock, tokio_clock};
 pub use coordinator::{CONNECTIONS_MAX, Coordinator, READ_BUFFER_BYTES};
+pub use digest::Digest;
 pub use log::{Log, LogSnapshot};
 pub use record::{
     CancelTrigger, ChunkRecord, CloseReason, Dir, FrameRecord, HeartbeatRecord, JobKind, JobOutcome, JobRecord, Note,
     ReadBlock, ReadWindow, SessionRecord, Terminal, TerminalRecord, Violation, ViolationKind,
 };
 pub use script::{Script, ScriptError};
+pub use start::StartOn;
 pub use state::{FRAME_RECORDS_MAX, VIOLATIONS_MAX};
 pub use summary::{LatencyStats, Summary};

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::digest::Digest;
 use crate::record::{FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation};
 use crate::state::LogState;
 use crate::summary::Summary;
@@ -111,6 +112,13 @@ impl Log {
     /// Metrics over the record so far.
     pub fn summary(&self) -> Summary {
         Summary::of(&self.lock())
+    }
+
+    /// What a person needs at the end of a run (connections, heartbeat
+    /// figures, answers, waiting jobs, races, end-of-run checks), judged
+    /// as of `end_us` on the script clock.
+    pub fn digest(&self, end_us: u64) -> Digest {
+        Digest::of(&self.lock(), end_us)
     }
 
     /// Every list at once, taken under one lock so they agree.

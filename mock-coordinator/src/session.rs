@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use futures_util::stream::SplitStream;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -25,6 +25,12 @@ use crate::record::{CloseReason, Dir, ReadBlock, ReadWindow};
 use crate::writer::{self, CLOSE_WRITE_TIMEOUT, Effect, OUTBOUND_QUEUE_FRAMES, Outgoing, WriterEnd};
 
 type WsStream<S> = SplitStream<WebSocketStream<S>>;
+
+/// Longest the reader waits for a cancel that a frame fired to be written
+/// before it decodes the next frame. The writer normally writes it at once;
+/// it waits only when the agent has stopped reading (the socket is full),
+/// and then the reader must go on reading, or both sides would block.
+pub(crate) const TRIGGERED_CANCEL_WRITE_WAIT: Duration = Duration::from_millis(100);
 
 /// Serves the steady state until either side ends the connection.
 pub(crate) async fn run<S>(coord: Arc<Coordinator>, conn: u64, ws: WebSocketStream<S>)
@@ -163,7 +169,21 @@ impl Reader<'_> {
                 self.coord.log().with(|s| s.push_frame(record));
                 return CloseReason::AgentClosed;
             }
-            self.handle(&msg);
+            // React per frame: a cancel this frame fired (a `race_completion`
+            // cancel races the terminal frame that may already sit in our
+            // read buffer) is written before the next frame is decoded.
+            for written in self.handle(&msg) {
+                tokio::select! {
+                    biased;
+                    () = ends.drop_now.notified() => return CloseReason::ScriptedDisconnect,
+                    () = ends.superseded.notified() => return CloseReason::Superseded,
+                    end = &mut *writer => return writer_reason(end),
+                    // An error means the writer dropped it unwritten: it is
+                    // ending, which the select above reports next time.
+                    _ = written => {}
+                    () = tokio::time::sleep(TRIGGERED_CANCEL_WRITE_WAIT) => self.note_cancel_waiting(),
+                }
+            }
             let Some(delay) = self.slow_read_delay() else { continue };
             tokio::select! {
                 biased;
@@ -177,29 +197,49 @@ impl Reader<'_> {
         }
     }
 
-    /// Records and applies one frame, then sends the cancels it triggered.
-    fn handle(&mut self, msg: &Message) {
+    /// Records and applies one frame, then queues the cancels it
+    /// triggered; returns, per queued cancel, the signal of its write.
+    fn handle(&mut self, msg: &Message) -> Vec<oneshot::Receiver<()>> {
         let frame = match msg {
             Message::Text(text) => InFrame::Text(text.as_str()),
             Message::Binary(b) => InFrame::Binary(b.len()),
             Message::Ping(p) => InFrame::Ping(p.len()),
             Message::Pong(p) => InFrame::Pong(p.len()),
-            Message::Close(_) | Message::Frame(_) => return,
+            Message::Close(_) | Message::Frame(_) => return Vec::new(),
         };
         let (conn, at_us) = (self.conn, self.coord.now_us());
         let reaction = self.coord.log().with(|s| ingest(s, conn, at_us, frame));
-        for order in reaction.cancels {
-            self.send_cancel(order);
-        }
+        let written = reaction
+            .cancels
+            .into_iter()
+            .filter_map(|o| self.send_cancel(o))
+            .collect();
         if reaction.job_finished {
             self.coord.wake_driver();
         }
+        written
     }
 
-    fn send_cancel(&self, order: CancelOrder) {
-        let out = Outgoing::Text {
+    /// Notes that a triggered cancel was not written within
+    /// [`TRIGGERED_CANCEL_WRITE_WAIT`], so the reader read on without it.
+    fn note_cancel_waiting(&self) {
+        let at_us = self.coord.now_us();
+        let what = format!(
+            "a triggered cancel on connection {} was not written within {} ms (the agent is not reading); \
+             reading on",
+            self.conn,
+            TRIGGERED_CANCEL_WRITE_WAIT.as_millis()
+        );
+        self.coord.log().with(|s| s.note(at_us, what));
+    }
+
+    /// Queues a triggered cancel; returns the signal of its write.
+    fn send_cancel(&self, order: CancelOrder) -> Option<oneshot::Receiver<()>> {
+        let (written, signal) = oneshot::channel();
+        let out = Outgoing::Acked {
             text: frames::cancel(&order.job_id),
             effect: Effect::CancelWritten(order.record),
+            written,
         };
         if let Err(e) = self.queue.try_send(out) {
             let at_us = self.coord.now_us();
@@ -210,7 +250,9 @@ impl Reader<'_> {
                 }
                 s.note(at_us, what);
             });
+            return None;
         }
+        Some(signal)
     }
 
     /// In a slow-read window: counts the frame and returns the pause that

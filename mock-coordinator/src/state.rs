@@ -41,6 +41,9 @@ pub(crate) struct Progress {
     pub next_arrival: u64,
     /// Jobs issued so far by each closed-loop process (by `arrivals` index).
     pub closed_issued: BTreeMap<usize, u64>,
+    /// Script time zero on the caller's clock, once a
+    /// [`crate::StartOn::FirstSession`] coordinator set it; a restart keeps it.
+    pub time_zero_us: Option<u64>,
 }
 
 #[derive(Default)]

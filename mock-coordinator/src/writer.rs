@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::SinkExt as _;
 use futures_util::stream::SplitSink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,6 +43,14 @@ pub(crate) enum Outgoing {
     Text {
         text: String,
         effect: Effect,
+    },
+    /// A text frame whose writer waits to hear that it was written (or
+    /// could not be): a cancel fired by a frame, which the reader must see
+    /// leave before it decodes the next frame.
+    Acked {
+        text: String,
+        effect: Effect,
+        written: oneshot::Sender<()>,
     },
     /// Script: end the connection (a Close frame, or just drop the socket).
     Disconnect(DisconnectKind),
@@ -78,6 +86,14 @@ where
                     return WriterEnd::Failed(e.to_string());
                 }
                 coord.written(conn, &text, effect);
+            }
+            Outgoing::Acked { text, effect, written } => {
+                if let Err(e) = sink.send(Message::text(text.as_str())).await {
+                    return WriterEnd::Failed(e.to_string());
+                }
+                coord.written(conn, &text, effect);
+                // The reader may have stopped waiting; that is fine.
+                let _ = written.send(());
             }
             Outgoing::Disconnect(kind) => {
                 if kind == DisconnectKind::Close {

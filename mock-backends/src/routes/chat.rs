@@ -41,6 +41,15 @@ pub(crate) async fn completions(
         r.stream = request.stream;
         r.prompt_tokens = Some(request.prompt_tokens);
     });
+    // The job id (`user`) joins this request to the coordinator's job.
+    tracing::info!(
+        backend = %backend.spec().host,
+        request_id = record.request_id(),
+        job_id = %request.user.as_deref().unwrap_or("-"),
+        model = request.model.as_deref().unwrap_or("-"),
+        stream = request.stream,
+        "chat completion arrived"
+    );
     let Some(model_index) = backend.model_index(request.model.as_deref()) else {
         let id = request.model.as_deref().unwrap_or_default();
         let message = format!("The model `{id}` does not exist.");

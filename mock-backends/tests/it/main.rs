@@ -3,6 +3,7 @@
 //! independent HTTP client.
 
 mod binary;
+mod by_hand;
 mod capacity;
 mod client_gone;
 mod faults;

@@ -53,7 +53,11 @@ pub(crate) fn on_chunk(
         let old_len = job.bytes.len();
         job.chunks.push(ChunkRecord { at_us: ctx.at_us, len });
         job.bytes.extend_from_slice(&bytes);
-        if trigger_fires(job, old_len) {
+        let fired = trigger_fires(job, old_len).map(|t| matches!(t, CancelTrigger::RaceCompletion { .. }));
+        if let Some(is_race) = fired {
+            if is_race {
+                job.race_fired_us = Some(ctx.at_us);
+            }
             job.cancel_queued = true;
             // The session queues it right after this frame; it resets the
             // flag if the queue refuses it.
@@ -67,12 +71,12 @@ pub(crate) fn on_chunk(
     Some(len)
 }
 
-/// True when one of the job's chunk-driven cancel triggers fires now.
-fn trigger_fires(job: &JobRecord, old_len: usize) -> bool {
+/// The first of the job's chunk-driven cancel triggers that fires now.
+fn trigger_fires(job: &JobRecord, old_len: usize) -> Option<&CancelTrigger> {
     if job.cancel_queued || !job.terminals.is_empty() {
-        return false;
+        return None;
     }
-    job.cancel_plan.iter().any(|t| match t {
+    job.cancel_plan.iter().find(|t| match t {
         CancelTrigger::AfterChunks { after_chunks, .. } => job.chunks.len() >= *after_chunks as usize,
         CancelTrigger::RaceCompletion { .. } => completion_seen(&job.bytes, old_len),
         _ => false,
@@ -144,6 +148,9 @@ pub(crate) fn on_terminal(state: &mut LogState, ctx: Ctx, kind: &str, obj: &Map<
     // A job the coordinator had already cancelled ended by the cancel, not
     // by this (racing) frame: re-sends timed from its terminal stay unsent.
     let uncancelled = !job.cancel_queued && job.cancel_sent_us.is_none();
+    if first {
+        job.cancel_before_terminal = Some(job.cancel_sent_us.is_some());
+    }
     job.terminals.push(TerminalRecord {
         at_us: ctx.at_us,
         conn: ctx.conn,

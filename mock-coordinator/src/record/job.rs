@@ -127,6 +127,15 @@ pub struct JobRecord {
     /// that id on the connection that was written before it and still
     /// awaited frames (see README, "Attribution").
     pub cancel_sent_us: Option<u64>,
+    /// `race_completion`: when the chunk that completed the stream was read
+    /// and the cancel racing the terminal frame was queued.
+    pub race_fired_us: Option<u64>,
+    /// Set when the first terminal frame is read: whether a `job_cancel`
+    /// for this submission had been written by then. For a
+    /// `race_completion` cancel, `Some(true)` is a race actually run (the
+    /// cancel was on the wire before the terminal was read), `Some(false)`
+    /// a stale cancel.
+    pub cancel_before_terminal: Option<bool>,
     /// Re-sends only: whether, when this frame was written, every earlier
     /// submission of the id on the connection had ended for the agent (its
     /// terminal frame read, or a `job_cancel` for it written). Then the
@@ -207,6 +216,8 @@ impl JobRecord {
             bytes: Vec::new(),
             terminals: Vec::new(),
             cancel_sent_us: None,
+            race_fired_us: None,
+            cancel_before_terminal: None,
             id_was_free: None,
             superseded_us: None,
             session_lost_us: None,

@@ -6,9 +6,14 @@
 mod arrivals;
 mod backpressure;
 mod binary;
+mod by_hand;
 mod cancels;
+mod checks;
 mod client;
+mod digest;
 mod faults;
 mod handshake;
+mod races;
 mod record;
 mod resends;
+mod start;
