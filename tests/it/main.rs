@@ -1,5 +1,6 @@
 //! Integration tests of simctl, one binary with a module per topic.
 
+mod backlog;
 mod cli;
 mod determinism;
 mod library;
