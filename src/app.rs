@@ -21,6 +21,9 @@ pub enum Outcome {
     BadInput,
     /// `--check-determinism` saw two different traces (exit 3).
     Nondeterministic,
+    /// The simulator reached one of its own limits and a run could not be
+    /// judged (exit 4): a harness error, never the agent's.
+    HarnessError,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             Self::Fail => 1,
             Self::BadInput => 2,
             Self::Nondeterministic => 3,
+            Self::HarnessError => 4,
         }
     }
 }
@@ -76,9 +80,12 @@ fn load_all(files: &[PathBuf], err: &mut dyn Write) -> Option<Vec<Loaded>> {
     (!bad).then_some(loaded)
 }
 
-/// The outcome of a set of runs: nondeterminism first, then failures.
+/// The outcome of a set of runs: harness errors first (some run went
+/// unjudged), then nondeterminism, then failures.
 pub fn outcome_of(reports: &[RunReport]) -> Outcome {
-    if reports.iter().any(RunReport::nondeterministic) {
+    if reports.iter().any(|r| r.harness_error.is_some()) {
+        Outcome::HarnessError
+    } else if reports.iter().any(RunReport::nondeterministic) {
         Outcome::Nondeterministic
     } else if reports.iter().all(RunReport::passed) {
         Outcome::Pass

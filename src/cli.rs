@@ -11,7 +11,15 @@ pub const SEEDS_MAX: u64 = 1_000_000;
 
 /// Deterministic simulation tests for the provider agent.
 #[derive(Debug, Parser)]
-#[command(name = "simctl", version, about)]
+#[command(
+    name = "simctl",
+    version,
+    about,
+    after_help = "Exit codes: 0 pass, 1 a violation or unmet expectation, 2 bad input, \
+                  3 nondeterminism, 4 harness error (the simulator reached one of its \
+                  own limits, e.g. a listen backlog of `network.tcp_capacity`; the run \
+                  was not judged)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

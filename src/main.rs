@@ -1,6 +1,6 @@
 //! `simctl`: parses the command line, runs the command, and maps its outcome
 //! to the exit code (0 pass, 1 violation or unmet expectation, 2 bad input,
-//! 3 nondeterminism). Usage errors are clap's and exit 2 as well.
+//! 3 nondeterminism, 4 a simulator limit reached: harness error). Usage errors are clap's and exit 2 as well.
 
 use std::process::ExitCode;
 

@@ -9,16 +9,14 @@ use serde::Serialize;
 
 use crate::expect::{ExpectReport, Unmet, check, oracle_config};
 use crate::metrics::Metrics;
-use crate::oracle::{Verdict, Violation, judge_view};
+use crate::oracle::{Verdict, judge_view};
 use crate::scenario::Scenario;
 use crate::scenario::model::SkipRule;
 use crate::scenario::swarm::{self, SwarmDraw};
 use crate::trace::{Divergence, Trace, TraceView, first_divergence};
 use crate::wall::Stopwatch;
+use crate::world::limits::HarnessError;
 use crate::world::{self, WorldRun, panics};
-
-/// The rule reported when the simulation itself panicked.
-pub const SIMULATION_PANIC_RULE: &str = "hosts_stay_up";
 
 /// What was asked of one run.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,15 +79,19 @@ pub struct RunReport {
     /// Wall time the (first) run took, in ms.
     pub wall_ms: f64,
     pub determinism: Option<DeterminismReport>,
+    /// The simulator reached one of its limits and the run stopped there,
+    /// unjudged (its trace is empty): a harness error (exit 4), never a
+    /// violation of the agent's.
+    pub harness_error: Option<HarnessError>,
     /// The trace itself, when asked for.
     #[serde(skip)]
     pub trace: Option<Trace>,
 }
 
 impl RunReport {
-    /// No violation and every expectation met.
+    /// No violation, every expectation met, and the simulator ran to the end.
     pub fn passed(&self) -> bool {
-        self.verdict.violations.is_empty() && self.expect.unmet.is_empty()
+        self.verdict.violations.is_empty() && self.expect.unmet.is_empty() && self.harness_error.is_none()
     }
 
     /// The determinism check found two different traces.
@@ -117,11 +119,11 @@ pub fn replay_command(file: &str, seed: u64) -> String {
     format!("simctl run {file} --seed {seed}")
 }
 
-/// Runs the world, turning a panic of the simulation itself into a trace
-/// that the oracle reports (the harness must never die with the run).
-fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, String> {
+/// Runs the world. A simulator limit, or any panic of the harness outside a
+/// step, becomes a [`HarnessError`] (the harness must never die with the run).
+fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError> {
     match catch_unwind(AssertUnwindSafe(|| world::run(scenario, seed))) {
-        Ok(run) => Ok(run),
+        Ok(run) => run,
         Err(payload) => {
             let mut messages = panics::take_captured();
             panics::stop_capture();
@@ -132,7 +134,13 @@ fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, String> {
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()));
                 messages.push(text.unwrap_or_else(|| "unknown panic".to_owned()));
             }
-            Err(messages.join("; "))
+            let tcp_capacity = scenario.network.tcp_capacity;
+            Err(HarnessError::from_panic(
+                messages.join("; "),
+                None,
+                tcp_capacity,
+                |_| None,
+            ))
         }
     }
 }
@@ -173,6 +181,7 @@ fn undrawable(file: &str, scenario: &Scenario, seed: u64, why: &str) -> RunRepor
         sim_ms: 0.0,
         wall_ms: 0.0,
         determinism: None,
+        harness_error: None,
         trace: None,
     }
 }
@@ -181,24 +190,13 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
     let stopwatch = Stopwatch::start();
     let outcome = run_world(scenario, seed);
     let wall_ms = stopwatch.elapsed().as_secs_f64() * 1e3;
-    let (trace, sim_us, settled, panic) = match outcome {
+    let (trace, sim_us, settled, harness_error) = match outcome {
         Ok(run) => (run.trace, run.sim_us, run.settled, None),
-        Err(message) => (Trace::default(), 0, false, Some(message)),
+        Err(error) => (Trace::default(), error.at_us.unwrap_or(0), false, Some(error)),
     };
     let view = TraceView::build(&trace.events);
     let skip: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
-    let mut verdict = judge_view(&view, &oracle_config(scenario), &skip);
-    if let Some(message) = panic {
-        verdict.violations.insert(
-            0,
-            Violation::new(
-                SIMULATION_PANIC_RULE,
-                None,
-                sim_us,
-                format!("the simulation panicked: {message}"),
-            ),
-        );
-    }
+    let verdict = judge_view(&view, &oracle_config(scenario), &skip);
     let metrics = Metrics::of(&view);
     let expect = check(scenario, &metrics);
     let trace_hash = trace.hash();
@@ -225,6 +223,7 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
         sim_ms: sim_us as f64 / 1e3,
         wall_ms,
         determinism,
+        harness_error,
         trace: options.keep_trace.then_some(trace),
     }
 }

@@ -57,5 +57,5 @@ pub use profile::{DEFAULT_MODEL_ID, DEFAULT_PROFILE_TOML, default_profile, profi
 pub use record::{Recorder, RequestEnd, RequestRecord};
 pub use request::{PROMPT_BYTES_PER_TOKEN, PROMPT_TOKENS_BASE, PROMPT_TOKENS_PER_MESSAGE};
 pub use routes::{CREATED_EPOCH_S, REQUEST_BODY_BYTES_MAX};
-pub use server::MockBackend;
+pub use server::{CONNECTIONS_MAX, MockBackend};
 pub use spec::*;

@@ -9,6 +9,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::abort::{AbortFlag, AbortableTcp};
 use crate::capacity::Capacity;
@@ -18,6 +19,12 @@ use crate::record::Recorder;
 use crate::rng::HostRng;
 use crate::routes::{Catalog, route};
 use crate::spec::{BackendSpec, SpecError};
+
+/// Most connections one server serves at once. Its accept loop keeps
+/// accepting past the bound and closes the extra connections at once, as a
+/// loaded server does, so that its listen backlog never fills (a simulated
+/// one cannot overflow gracefully: see simctl's `world::backlog`).
+pub const CONNECTIONS_MAX: usize = 256;
 
 /// A fake vLLM / llama.cpp / LM Studio / Ollama server. Create one per host
 /// (re)start with `new`, then feed it connections.
@@ -110,9 +117,12 @@ impl MockBackend {
     }
 
     /// Accepts TCP connections forever, each served by a task of its own; a
-    /// `cut` resets the connection (RST). Honors `accepts_connections`.
+    /// `cut` resets the connection (RST). Honors `accepts_connections`; past
+    /// [`CONNECTIONS_MAX`] at once, a connection is reset at once.
     /// Returns only on an accept error that is not about one connection.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> io::Result<()> {
+        // Each connection task holds one permit until it ends.
+        let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _peer)) => stream,
@@ -124,12 +134,22 @@ impl MockBackend {
                 let _ = stream.set_zero_linger();
                 continue;
             }
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::debug!(backend = %self.spec.host, "connection reset: {CONNECTIONS_MAX} already served");
+                let _ = stream.set_zero_linger();
+                continue;
+            };
             // SSE events are small: send each frame as soon as it is written.
             let _ = stream.set_nodelay(true);
             let abort = AbortFlag::default();
             let io = AbortableTcp::new(stream, abort.clone());
-            // Detached: the task ends with its connection and nothing awaits it.
-            tokio::spawn(self.clone().serve_io(io, abort));
+            // Detached: the task ends with its connection and nothing awaits
+            // it; then its slot is free.
+            let backend = self.clone();
+            tokio::spawn(async move {
+                backend.serve_io(io, abort).await;
+                drop(slot);
+            });
         }
     }
 

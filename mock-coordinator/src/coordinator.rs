@@ -25,8 +25,10 @@ use crate::state::Schedule;
 use crate::writer::Outgoing;
 use crate::{driver, handshake, session};
 
-/// Most connections `serve_tcp` serves at once; further ones wait in the
-/// listen backlog.
+/// Most connections served at once. The accept loop keeps accepting past
+/// the bound and closes the extra connections at once, as a loaded server
+/// does, so that its listen backlog never fills (a simulated one cannot
+/// overflow gracefully: see simctl's `world::backlog`).
 pub const CONNECTIONS_MAX: usize = 64;
 /// Bytes tungstenite reads from the socket at a time. Kept small so a paused
 /// or slow reader leaves the agent's frames in the socket buffers, where
@@ -312,18 +314,20 @@ impl Coordinator {
     }
 
     /// Accepts agent connections on a tokio TCP listener and serves each in
-    /// its own task, at most [`CONNECTIONS_MAX`] at once. Returns only when
+    /// its own task, at most [`CONNECTIONS_MAX`] at once: past the bound, a
+    /// connection is accepted and closed at once. Returns only when
     /// accepting fails.
     pub async fn serve_tcp(self: Arc<Self>, listener: tokio::net::TcpListener) -> io::Result<()> {
         self.start();
         // Bounds concurrent connections: each connection task holds one
-        // permit until it ends; when none is left, accepting waits.
+        // permit until it ends.
         let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return Ok(());
-            };
             let (stream, _peer) = listener.accept().await?;
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tracing::debug!("connection closed: {CONNECTIONS_MAX} already served");
+                continue;
+            };
             // Frames are small and latency is measured: do not batch.
             let _ = stream.set_nodelay(true);
             let coord = self.clone();

@@ -28,7 +28,9 @@ pub fn render(reports: &[RunReport]) -> String {
 }
 
 fn status(report: &RunReport) -> &'static str {
-    if report.nondeterministic() {
+    if report.harness_error.is_some() {
+        "HARNESS ERROR"
+    } else if report.nondeterministic() {
         "NONDETERMINISTIC"
     } else if report.passed() {
         "PASS"
@@ -63,11 +65,13 @@ fn swarm_draws(r: &RunReport) -> String {
 fn totals(out: &mut String, reports: &[RunReport]) {
     let passed = reports.iter().filter(|r| r.passed() && !r.nondeterministic()).count();
     let nondeterministic = reports.iter().filter(|r| r.nondeterministic()).count();
+    let harness_errors = reports.iter().filter(|r| r.harness_error.is_some()).count();
     let sim_s: f64 = reports.iter().map(|r| r.sim_ms / 1e3).sum();
     let wall_s: f64 = reports.iter().map(|r| r.wall_ms / 1e3).sum();
     let _ = writeln!(
         out,
-        "\n{} run(s): {passed} passed, {} failed, {nondeterministic} nondeterministic; \
+        "\n{} run(s): {passed} passed, {} failed, {nondeterministic} nondeterministic, \
+         {harness_errors} harness error(s); \
          {sim_s:.1} s simulated in {wall_s:.2} s of run time ({:.0}x per thread)",
         reports.len(),
         reports.len() - passed,
@@ -81,6 +85,9 @@ fn short_hash(hash: &str) -> &str {
 
 fn full(out: &mut String, r: &RunReport) {
     let _ = writeln!(out, "{} {} (seed {}) — {}", status(r), r.scenario, r.seed, r.file);
+    if let Some(error) = &r.harness_error {
+        let _ = writeln!(out, "  HARNESS ERROR seed {}: {error} (the run was not judged)", r.seed);
+    }
     if !r.swarm.is_empty() {
         let _ = writeln!(out, "  swarm        {}", swarm_draws(r));
     }

@@ -26,6 +26,9 @@ pub fn escape(text: &str) -> String {
 
 fn failure_text(r: &RunReport) -> String {
     let mut text = String::new();
+    if let Some(error) = &r.harness_error {
+        let _ = writeln!(text, "harness error, seed {}: {error}", r.seed);
+    }
     for v in &r.verdict.violations {
         let job = v.job.as_deref().unwrap_or("-");
         let _ = writeln!(

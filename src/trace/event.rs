@@ -133,6 +133,10 @@ pub enum EventKind {
     /// A record source hit its bound and dropped `count` records, so the
     /// trace is incomplete.
     RecordsDropped { source: String, count: u64 },
+    /// The agent's SYN to `host:port` was dropped because the listener's
+    /// backlog (`tcp_capacity`) was full; the agent's side sends it again
+    /// after a back-off (see `world::backlog`).
+    SynDropped { host: String, port: u16 },
 
     // ---- the coordinator's log ----
     /// The coordinator accepted a connection.

@@ -14,7 +14,7 @@ use provider_agent::clock::AnchoredClock;
 use provider_agent::config::AgentConfig;
 use provider_agent::identity::Identity;
 use provider_agent::run::{AgentDeps, run};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use turmoil::Sim;
 use turmoil::net::TcpListener;
 
@@ -69,10 +69,21 @@ pub fn add_coordinator(sim: &mut Sim<'_>, script: &Script, seed: u64, log: &Log,
             };
             coordinator.start();
             let listener = TcpListener::bind(("0.0.0.0", COORDINATOR_PORT)).await?;
+            let slots = Arc::new(Semaphore::new(mock_coordinator::CONNECTIONS_MAX));
             loop {
+                // Accept continuously (see `super::backlog`): over the bound,
+                // a connection is closed at once, as a loaded server does.
                 let (stream, _peer) = listener.accept().await?;
-                // Connection tasks are detached: each records its own end.
-                tokio::spawn(coordinator.clone().serve_connection(stream));
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                // Connection tasks are detached: each records its own end,
+                // then frees its slot.
+                let coordinator = coordinator.clone();
+                tokio::spawn(async move {
+                    coordinator.serve_connection(stream).await;
+                    drop(slot);
+                });
             }
         }
     });
@@ -95,30 +106,50 @@ pub fn add_backend(sim: &mut Sim<'_>, spec: &BackendSpec, seed: u64, recorder: &
                 }
             };
             let listener = TcpListener::bind(("0.0.0.0", spec.port)).await?;
+            let slots = Arc::new(Semaphore::new(mock_backends::CONNECTIONS_MAX));
             loop {
+                // Accept continuously (see `super::backlog`): over the bound,
+                // or under a `host_down` fault, the connection is dropped.
                 let (stream, _peer) = listener.accept().await?;
-                // A `host_down` fault refuses the connection by dropping it.
-                if backend.accepts_connections() {
-                    tokio::spawn(backend.clone().serve_connection(stream));
+                if !backend.accepts_connections() {
+                    continue;
                 }
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    backend.serve_connection(stream).await;
+                    drop(slot);
+                });
             }
         }
     });
 }
 
 /// Registers the agent host running the real `provider_agent::run::run`.
-pub fn add_agent(sim: &mut Sim<'_>, config: &AgentConfig, seed: u64, observer: &AgentRecorder, events: &HostEvents) {
+/// Its network is `connector` (see [`TurmoilConnector`]).
+pub fn add_agent(
+    sim: &mut Sim<'_>,
+    config: &AgentConfig,
+    seed: u64,
+    observer: &AgentRecorder,
+    events: &HostEvents,
+    connector: &TurmoilConnector,
+) {
     let (config, observer, events) = (Arc::new(config.clone()), observer.clone(), events.clone());
+    let connector = connector.clone();
     let starts = Rc::new(Cell::new(0));
     sim.host(AGENT_HOST, move || {
         let rng_seed = host_seed(seed, AGENT_HOST, next_incarnation(&starts));
         let (config, observer, events) = (config.clone(), observer.clone(), events.clone());
+        let connector = connector.clone();
         async move {
             // The sender lives as long as the agent: the simulation never asks
             // it to shut down; crashing the host is how it stops.
             let (_shutdown_tx, shutdown) = watch::channel(false);
             let deps = AgentDeps {
-                connector: Arc::new(TurmoilConnector),
+                connector: Arc::new(connector),
                 clock: Arc::new(AnchoredClock::new(EPOCH_UNIX_MS + sim_now_us() / 1_000)),
                 rng_seed,
                 shutdown,

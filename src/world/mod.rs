@@ -5,21 +5,26 @@
 //! settled or `settle_ms_max` is spent, and returns the run's trace.
 //!
 //! Files: [`hosts`] (the host closures), [`connector`] (the agent's network),
-//! [`faults`] (the fault schedule), [`settle`] (the quiet-phase predicate),
-//! [`collect`] (records → trace), [`observer`] (agent events), [`seeds`],
-//! [`clock`], [`panics`].
+//! [`backlog`] (keeping SYN bursts within turmoil's listen backlog),
+//! [`limits`] (a simulator limit reached: the harness error), [`faults`]
+//! (the fault schedule), [`settle`] (the quiet-phase predicate), [`collect`]
+//! (records → trace), [`observer`] (agent events), [`seeds`], [`clock`],
+//! [`panics`].
 
+pub mod backlog;
 pub mod clock;
 pub mod collect;
 pub mod connector;
 pub mod faults;
 pub mod hosts;
+pub mod limits;
 pub mod observer;
 pub mod panics;
 pub mod seeds;
 pub mod settle;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,8 +33,11 @@ use mock_coordinator::Log;
 use provider_agent::observer::AgentEvent;
 use turmoil::Sim;
 
+use self::backlog::SynLedger;
+use self::connector::TurmoilConnector;
 use self::faults::FaultSchedule;
 use self::hosts::HostEvents;
+use self::limits::HarnessError;
 use self::observer::AgentRecorder;
 use crate::oracle::windows::{AGENT_HOST, COORDINATOR_HOST};
 use crate::scenario::Scenario;
@@ -69,6 +77,10 @@ struct World<'a> {
     /// The last error `Sim::step` returned, to attach to a dead host.
     last_error: Option<String>,
     steps: u64,
+    /// SYNs in flight per listener, recounted before every step.
+    ledger: SynLedger,
+    /// The scenario's `tcp_capacity`, named when a listen backlog overflows.
+    tcp_capacity: u64,
 }
 
 impl World<'_> {
@@ -77,15 +89,35 @@ impl World<'_> {
     }
 
     /// One tick. A host whose software failed makes `step` return early with
-    /// its error; the simulation itself carries on.
-    fn step(&mut self) {
-        if let Err(err) = self.sim.step() {
-            self.last_error = Some(err.to_string());
+    /// its error; the simulation itself carries on. A panic of the simulator
+    /// (a limit reached in the middle of a delivery) ends the run.
+    fn step(&mut self) -> Result<(), HarnessError> {
+        self.ledger.refresh(&self.sim);
+        let at_us = self.now_us();
+        match catch_unwind(AssertUnwindSafe(|| self.sim.step())) {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => self.last_error = Some(err.to_string()),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                let sim = &self.sim;
+                let host_of = |ip| sim.reverse_lookup(ip);
+                return Err(HarnessError::from_panic(
+                    message,
+                    Some(at_us),
+                    self.tcp_capacity,
+                    host_of,
+                ));
+            }
         }
         self.steps += 1;
         if self.steps % HOST_CHECK_STEPS == 0 {
             self.check_hosts();
         }
+        Ok(())
     }
 
     /// Records hosts whose software stopped without the harness crashing
@@ -117,14 +149,15 @@ impl World<'_> {
     }
 
     /// Steps until `until_us`, applying faults as they come due.
-    fn run_until(&mut self, until_us: u64) {
+    fn run_until(&mut self, until_us: u64) -> Result<(), HarnessError> {
         while self.now_us() < until_us {
             let now_us = self.now_us();
             if self.schedule.next_due_us().is_some_and(|due| due <= now_us) {
                 self.schedule.apply_due(&mut self.sim, now_us, &mut self.events);
             }
-            self.step();
+            self.step()?;
         }
+        Ok(())
     }
 }
 
@@ -136,6 +169,7 @@ fn build<'a>(
     recorders: &[Recorder],
     observer: &AgentRecorder,
     host_events: &HostEvents,
+    ledger: &SynLedger,
 ) -> Sim<'a> {
     let network = &scenario.network;
     let horizon_ms = scenario.duration_ms + scenario.settle_ms_max + QUIET_TAIL_MS + 60_000;
@@ -153,21 +187,44 @@ fn build<'a>(
     for (spec, recorder) in scenario.backends.iter().zip(recorders) {
         hosts::add_backend(&mut sim, spec, seed, recorder, host_events);
     }
-    hosts::add_agent(&mut sim, &agent_config(scenario), seed, observer, host_events);
+    // Every host the agent may connect to is registered by now; resolving
+    // the names here keeps the connector from registering unknown ones.
+    let mut addrs = BTreeMap::new();
+    addrs.insert(COORDINATOR_HOST.to_owned(), sim.lookup(COORDINATOR_HOST));
+    for spec in &scenario.backends {
+        addrs.insert(spec.host.clone(), sim.lookup(spec.host.as_str()));
+    }
+    let connector = TurmoilConnector::new(ledger.clone(), host_events.clone(), Arc::new(addrs));
+    hosts::add_agent(
+        &mut sim,
+        &agent_config(scenario),
+        seed,
+        observer,
+        host_events,
+        &connector,
+    );
     sim
 }
 
-/// Runs `scenario` with `seed` and returns its trace.
-pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
+/// Runs `scenario` with `seed` and returns its trace, or the simulator limit
+/// that stopped it.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError> {
     panics::start_capture();
+    let outcome = run_captured(scenario, seed);
+    panics::stop_capture();
+    outcome
+}
+
+fn run_captured(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError> {
     let log = Log::new();
     let recorders: Vec<Recorder> = scenario.backends.iter().map(|_| Recorder::new()).collect();
     let observer = AgentRecorder::default();
     let host_events: HostEvents = Arc::new(Mutex::new(Vec::new()));
     let mut hosts = vec![COORDINATOR_HOST.to_owned(), AGENT_HOST.to_owned()];
     hosts.extend(scenario.backends.iter().map(|b| b.host.clone()));
+    let ledger = SynLedger::new(usize::try_from(scenario.network.tcp_capacity).unwrap_or(usize::MAX));
     let mut world = World {
-        sim: build(scenario, seed, &log, &recorders, &observer, &host_events),
+        sim: build(scenario, seed, &log, &recorders, &observer, &host_events, &ledger),
         schedule: FaultSchedule::new(&scenario.faults, &hosts),
         events: vec![Event::new(0, EventKind::Phase { phase: Phase::Scripted })],
         host_events: host_events.clone(),
@@ -175,16 +232,18 @@ pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
         dead: BTreeSet::new(),
         last_error: None,
         steps: 0,
+        ledger,
+        tcp_capacity: scenario.network.tcp_capacity,
     };
     let scripted_end_us = scenario.duration_ms * 1_000;
-    world.run_until(scripted_end_us);
+    world.run_until(scripted_end_us)?;
     let now_us = world.now_us();
     world.schedule.apply_due(&mut world.sim, now_us, &mut world.events);
     world.schedule.heal_all(&mut world.sim, now_us, &mut world.events);
     world
         .events
         .push(Event::new(now_us, EventKind::Phase { phase: Phase::Healed }));
-    let settled = quiet_phase(&mut world, scenario, &log, &recorders);
+    let settled = quiet_phase(&mut world, scenario, &log, &recorders)?;
     world.check_hosts();
     let end_us = world.now_us();
     let mut world_events = std::mem::take(&mut world.events);
@@ -202,12 +261,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> WorldRun {
     // Dropping the simulation tears the hosts down; their last records are
     // written after the trace was taken and never reach it.
     drop(world);
-    panics::stop_capture();
-    WorldRun {
+    Ok(WorldRun {
         trace,
         sim_us: end_us,
         settled,
-    }
+    })
 }
 
 /// The agent's observer events without those of a crashed incarnation: a
@@ -240,18 +298,23 @@ fn live_agent_events(events: Vec<(u64, AgentEvent)>, world: &[Event]) -> Vec<(u6
 }
 
 /// Runs until the world settles (then a short tail) or the bound is spent.
-fn quiet_phase(world: &mut World<'_>, scenario: &Scenario, log: &Log, recorders: &[Recorder]) -> bool {
+fn quiet_phase(
+    world: &mut World<'_>,
+    scenario: &Scenario,
+    log: &Log,
+    recorders: &[Recorder],
+) -> Result<bool, HarnessError> {
     let bound_us = world.now_us() + scenario.settle_ms_max * 1_000;
     loop {
         let next_check_us = (world.now_us() + SETTLE_CHECK_MS * 1_000).min(bound_us);
-        world.run_until(next_check_us);
+        world.run_until(next_check_us)?;
         let now_us = world.now_us();
         if settle::settled(log, recorders) {
             world
                 .events
                 .push(Event::new(now_us, EventKind::Phase { phase: Phase::Settled }));
-            world.run_until(now_us + QUIET_TAIL_MS * 1_000);
-            return true;
+            world.run_until(now_us + QUIET_TAIL_MS * 1_000)?;
+            return Ok(true);
         }
         if now_us >= bound_us {
             world.events.push(Event::new(
@@ -260,7 +323,7 @@ fn quiet_phase(world: &mut World<'_>, scenario: &Scenario, log: &Log, recorders:
                     phase: Phase::SettleBoundHit,
                 },
             ));
-            return false;
+            return Ok(false);
         }
     }
 }

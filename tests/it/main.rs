@@ -1,5 +1,7 @@
 //! Integration tests of simctl, one binary with a module per topic.
 
+mod backlog;
+mod ci;
 mod cli;
 mod determinism;
 mod library;
