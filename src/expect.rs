@@ -6,12 +6,26 @@ use serde::Serialize;
 
 pub use crate::metrics::{ERROR_CODES, OUTCOME_KEYS};
 use crate::metrics::{Metrics, Percentiles};
+use crate::oracle::backoff::ReconnectSchedule;
 use crate::oracle::{Bounds, OracleConfig};
 use crate::scenario::Scenario;
 use crate::scenario::model::{CountBound, PercentileBound};
 
-/// Base of the cancel and deadline bounds, before network latency is added.
-pub const CLOSE_BOUND_BASE_MS: u64 = 1_000;
+/// The agent's timer granularity plus the scheduling steps on the way of a
+/// cancel or a deadline (the agent reading the frame or firing its timer,
+/// dropping the backend connection, the backend seeing it close): the
+/// simulation advances 1 ms per tick and tokio's timers have 1 ms
+/// resolution, so each step costs at most a tick or two. Added to two
+/// one-way trips at the scenario's worst latency, it makes the cancel and
+/// deadline bounds; measured over the library at seeds 1..=20 the worst
+/// case used 7 ms of it.
+pub const CLOSE_SCHEDULING_SLACK_MS: u64 = 20;
+/// Round trips one reconnection attempt on a healthy network takes:
+/// discovery (health and model list per backend), connect and upgrade, and
+/// the handshake, with room to spare.
+pub const ATTEMPT_ROUND_TRIPS: u64 = 10;
+/// Simulation steps of one reconnection attempt besides its round trips.
+pub const ATTEMPT_STEPS_MS: u64 = 100;
 /// Base of the heartbeat tolerance, before network latency is added.
 pub const HEARTBEAT_TOLERANCE_BASE_MS: u64 = 1_000;
 /// Default `inbound_decision_ms`.
@@ -24,19 +38,36 @@ pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
     let expect = &scenario.expect;
     let session = &scenario.agent.session;
     let round_trip_ms = 2 * scenario.network.latency_max_ms;
-    let close_ms = CLOSE_BOUND_BASE_MS + 2 * round_trip_ms;
-    // Worst case after a heal: a wedged session noticed by the idle timeout,
-    // the longest jittered backoff sleep, then connect and two handshake
-    // steps, each across the network.
+    // A cancel or a deadline: one trip to the agent (the cancel, or the job
+    // frame whose arrival starts the agent's deadline), one trip onwards
+    // (to the backend, closing the stream; back to the coordinator, the
+    // terminal frame), and the scheduling steps in between.
+    let close_ms = round_trip_ms + CLOSE_SCHEDULING_SLACK_MS;
+    // Worst case after a heal, flat: a wedged session noticed by the idle
+    // timeout, the longest jittered backoff sleep, then connect and two
+    // handshake steps, each across the network. Used for display and as
+    // the horizon of the derived bound (`oracle::backoff`).
     let reconnect_ms = session.idle_timeout_ms
         + session.backoff_max_ms * 6 / 5
         + session.connect_timeout_ms
         + 2 * session.handshake_step_timeout_ms
         + 2 * round_trip_ms;
+    let reconnect = ReconnectSchedule {
+        idle_timeout_ms: session.idle_timeout_ms,
+        backoff_initial_ms: session.backoff_initial_ms,
+        backoff_max_ms: session.backoff_max_ms,
+        attempt_wedged_ms: session.connect_timeout_ms + 2 * session.handshake_step_timeout_ms,
+        attempt_ms: ATTEMPT_ROUND_TRIPS * round_trip_ms + ATTEMPT_STEPS_MS + health_delay_ms_max(scenario),
+        discovery_stall_ms: 2 * session.discovery_timeout_ms,
+        round_trip_ms,
+    };
     OracleConfig {
         max_concurrent: u64::from(scenario.agent.max_concurrent),
         heartbeat_interval_ms: session.heartbeat_interval_ms,
         outbound_queue_bytes_max: session.outbound_queue_bytes_max as u64,
+        latency_max_ms: scenario.network.latency_max_ms,
+        idle_timeout_ms: session.idle_timeout_ms,
+        reconnect: expect.reconnect_within_ms.is_none().then_some(reconnect),
         bounds: Bounds {
             cancel_close_ms: expect.cancel_close_ms.unwrap_or(close_ms),
             deadline_slack_ms: expect.deadline_slack_ms.unwrap_or(close_ms),
@@ -48,6 +79,17 @@ pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
             outbound_slack_bytes: expect.outbound_slack_bytes.unwrap_or(OUTBOUND_SLACK_BYTES_DEFAULT),
         },
     }
+}
+
+/// The longest a backend delays its health answer (`health.delay_ms`, or a
+/// `health_slow` fault), capped by nothing: discovery waits for it.
+fn health_delay_ms_max(scenario: &Scenario) -> u64 {
+    scenario
+        .backends
+        .iter()
+        .flat_map(|b| std::iter::once(b.health.delay_ms).chain(b.faults.iter().filter_map(|f| f.delay_ms)))
+        .max()
+        .unwrap_or(0)
 }
 
 /// One expectation a run did not meet.

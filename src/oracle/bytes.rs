@@ -4,7 +4,7 @@
 //! tells the truth. Judged per submission, so a re-sent id's re-runs are
 //! checked like any job.
 
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, JobSend, Terminal, TraceView};
 
 /// Relayed bytes equal the backend's bytes.
@@ -14,21 +14,22 @@ pub const MATCH_BACKEND: Rule = Rule {
     check: match_backend,
 };
 
-fn match_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn match_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     // Per submission: a re-sent id's submissions each relay their own
     // bytes, from the backend execution paired with them.
     for (job, send) in view.sends() {
         if send.chunks.is_empty() && send.terminals.is_empty() {
+            tally.excuse("no frame arrived");
             continue;
         }
         let calls: Vec<&BackendCall> = view.executions_of_send(send).collect();
-        check_send(&job.job, send, &calls, &mut found);
+        check_send(&job.job, send, &calls, tally, &mut found);
     }
     found
 }
 
-fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], found: &mut Vec<Violation>) {
+fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tally, found: &mut Vec<Violation>) {
     let relayed = send.bytes.as_bytes();
     let at_us = send
         .first_terminal_us()
@@ -45,6 +46,7 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], found: &mut Vec
         ))
     };
     if calls.len() > 1 {
+        tally.judge();
         flag(format!(
             "served by {} backend requests; one submission must be one request",
             calls.len()
@@ -52,6 +54,7 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], found: &mut Vec
         return;
     }
     let Some(call) = calls.first() else {
+        tally.judge();
         if done || !relayed.is_empty() {
             flag(format!(
                 "{} bytes relayed but no backend request carried this submission",
@@ -62,8 +65,10 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], found: &mut Vec
     };
     if call.end_us.is_none() {
         // Still streaming at the end of the run: another rule reports it.
+        tally.excuse("backend still streaming at the end");
         return;
     }
+    tally.judge();
     let written = call.body.as_bytes();
     if done && relayed != written {
         flag(format!(

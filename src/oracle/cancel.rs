@@ -1,8 +1,13 @@
 //! Cancellation: after a `job_cancel` the backend stream closes within the
 //! cancel bound, and no frame of the job arrives after that bound.
+//!
+//! `cancel_close_ms` is two one-way trips at the scenario's worst latency
+//! (the cancel to the agent; the close to the backend, or a frame already
+//! written back to the coordinator) plus the scheduling steps in between
+//! (`expect.rs`), so an agent that honours a cancel even 100 ms late fails.
 
 use super::windows::{all_disruptions, link_disruptions};
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{JobSend, TraceView};
 
 /// A cancel closes the backend stream and silences the job.
@@ -12,7 +17,7 @@ pub const CLOSES_STREAM: Rule = Rule {
     check: closes_stream,
 };
 
-fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn closes_stream(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let bound_us = config.bounds.cancel_close_ms * 1_000;
     let links = link_disruptions(view);
     let all = all_disruptions(view);
@@ -25,13 +30,17 @@ fn closes_stream(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     for (job, send) in view.sends() {
         let Some(cancel_us) = send.cancel_us else { continue };
         if !send.cancelled_before_terminal() {
+            tally.excuse("answered before the cancel");
             continue;
         }
+        tally.judge();
         // A cancel that could not reach the agent (cut link, dead session)
         // proves nothing; the session's end frees the job instead.
         let conn_alive = session_alive(view, send.conn, cancel_us + bound_us);
         if conn_alive && !links.overlaps(cancel_us, cancel_us + bound_us) {
             check_stream_closed(view, &job.job, send, cancel_us, bound_us, &mut found);
+        } else {
+            tally.excuse("stream: the cancel could not reach the agent");
         }
         for frame_us in send
             .chunks

@@ -2,7 +2,7 @@
 //! backend streams open at once than `max_concurrent`.
 
 use super::windows::AGENT_HOST;
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, EventKind, FaultAction, TraceView};
 
 /// `out_of_capacity` tells the truth.
@@ -28,7 +28,7 @@ fn agent_crashes(view: &TraceView) -> Vec<u64> {
         .collect()
 }
 
-fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let rule = OUT_OF_CAPACITY_TRUTHFUL.name;
     let crashes = agent_crashes(view);
     let mut found = Vec::new();
@@ -48,6 +48,9 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Viol
                 (job, *in_flight)
             }
             EventKind::AgentJobRejected { job, code, in_flight } => {
+                if code == "out_of_capacity" {
+                    tally.judge();
+                }
                 if code == "out_of_capacity" && taken < config.max_concurrent {
                     let detail = format!(
                         "rejected out_of_capacity while only {taken} of {} slots were taken",
@@ -65,6 +68,49 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig) -> Vec<Viol
         }
     }
     found.extend(unexplained_rejections(view));
+    found.extend(rejections_seen_from_outside(view, config, tally));
+    found
+}
+
+/// From the coordinator's log alone: an `out_of_capacity` answer to a
+/// submission needs `max_concurrent` others on its connection that may
+/// have held a slot when the agent read it — written before it, run (not
+/// answered at admission), and neither answered, cancelled nor superseded
+/// before it was written (frames of one connection arrive in order, so the
+/// agent had read those before reading it).
+fn rejections_seen_from_outside(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for (job, send) in view.sends() {
+        let Some(first) = send.first_terminal() else { continue };
+        if first.what.error_code() != Some("out_of_capacity") {
+            continue;
+        }
+        tally.judge();
+        let holders = view
+            .sends()
+            .map(|(_, other)| other)
+            .filter(|other| other.conn == send.conn && other.seq < send.seq && other.may_have_run())
+            .filter(|other| {
+                let answered = other.first_terminal().is_some_and(|t| t.seq < send.seq);
+                let cancelled = other.cancel_us.is_some_and(|c| c < send.at_us);
+                let superseded = other.superseded_us.is_some_and(|s| s < send.at_us);
+                !answered && !cancelled && !superseded
+            })
+            .count() as u64;
+        if holders < config.max_concurrent {
+            let detail = format!(
+                "{}: out_of_capacity, but at most {holders} of {} slots can have been held when it arrived",
+                send.label(),
+                config.max_concurrent
+            );
+            found.push(Violation::new(
+                OUT_OF_CAPACITY_TRUTHFUL.name,
+                Some(&job.job),
+                first.at_us,
+                detail,
+            ));
+        }
+    }
     found
 }
 
@@ -129,8 +175,9 @@ fn closed_at(call: &BackendCall, view: &TraceView, crashes: &[u64], config: &Ora
     }
 }
 
-fn streams_within_limit(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn streams_within_limit(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let crashes = agent_crashes(view);
+    tally.judge_n(view.backend_calls.iter().filter(|c| c.is_execution()).count() as u64);
     // (time, +1 start / -1 end, job); ends sort before starts at one instant.
     let mut edges: Vec<(u64, i8, Option<&str>)> = Vec::new();
     for call in view.backend_calls.iter().filter(|c| c.is_execution()) {

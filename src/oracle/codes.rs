@@ -57,7 +57,7 @@
 //!   a second run there, which `never_run_twice` flags.
 
 use super::windows::backend_disruptions;
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, JobKind, JobSend, JobView, TraceView};
 
 /// Every `job_error` code tells the truth.
@@ -125,7 +125,7 @@ struct Ctx<'a> {
 }
 
 /// Judges the first terminal frame of every submission answered `job_error`.
-fn truthful(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn truthful(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let ctx = Ctx {
         view,
         slack_us: config.bounds.deadline_slack_ms * 1_000,
@@ -133,8 +133,16 @@ fn truthful(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     };
     let mut found = Vec::new();
     for (job, send) in view.sends() {
-        let Some(first) = send.first_terminal() else { continue };
+        let Some(first) = send.first_terminal() else {
+            tally.excuse("no terminal frame");
+            continue;
+        };
         let Some(code) = first.what.error_code() else { continue };
+        if code == "out_of_capacity" {
+            tally.excuse("out_of_capacity: judged by out_of_capacity_truthful");
+            continue;
+        }
+        tally.judge();
         if let Some(why) = untruth(&ctx, job, send, code, first.at_us) {
             let detail = format!("{}: job_error {code}, but {why}", send.label());
             found.push(Violation::new(TRUTHFUL.name, Some(&job.job), first.at_us, detail));

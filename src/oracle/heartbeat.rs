@@ -3,7 +3,7 @@
 //! the jobs executing at that moment.
 
 use super::windows::{Windows, all_disruptions, link_disruptions};
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{JobKind, JobSend, Seen, SessionView, TraceView};
 
 /// Heartbeats arrive on schedule.
@@ -20,12 +20,16 @@ pub const QUEUE_DEPTH: Rule = Rule {
     check: queue_depth,
 };
 
-fn schedule(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn schedule(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let links = link_disruptions(view);
     let all = all_disruptions(view);
     let mut found = Vec::new();
     for session in view.sessions.values() {
-        let Some(ready_us) = session.ready_us else { continue };
+        let Some(ready_us) = session.ready_us else {
+            tally.excuse("session never reached steady state");
+            continue;
+        };
+        tally.judge();
         check_session(view, session, ready_us, (&links, &all), config, &mut found);
     }
     found
@@ -96,9 +100,10 @@ fn check_session(
     }
 }
 
-fn queue_depth(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn queue_depth(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     for session in view.sessions.values() {
+        tally.judge_n(session.heartbeats.len() as u64);
         let sends_on_conn: Vec<&JobSend> = view
             .sends()
             .map(|(_, send)| send)

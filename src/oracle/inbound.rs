@@ -5,7 +5,7 @@
 //! rule reads the agent's admission events.
 
 use super::windows::link_disruptions;
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{JobKind, JobView, TraceView};
 
 /// Inbound frames are processed while outbound is blocked.
@@ -15,7 +15,7 @@ pub const WHILE_OUTBOUND_BLOCKED: Rule = Rule {
     check: while_outbound_blocked,
 };
 
-fn while_outbound_blocked(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn while_outbound_blocked(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let bound_us = config.bounds.inbound_decision_ms * 1_000;
     let links = link_disruptions(view);
     let mut found = Vec::new();
@@ -34,9 +34,14 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig) -> Vec<Violat
                 .sessions
                 .get(&send.conn)
                 .is_none_or(|s| s.closed_us.is_none_or(|c| c > due_us));
-            if !paused || !alive || due_us > view.end_us || links.overlaps(send.at_us, due_us) {
+            if !paused {
                 continue;
             }
+            if !alive || due_us > view.end_us || links.overlaps(send.at_us, due_us) {
+                tally.excuse("session ended, run ended or link cut before the bound");
+                continue;
+            }
+            tally.judge();
             if decided_us.is_none_or(|decided| decided > due_us) {
                 let detail = format!(
                     "{} sent while the coordinator was not reading; no admission decision within {} ms",

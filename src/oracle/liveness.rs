@@ -6,20 +6,20 @@
 
 use std::collections::BTreeMap;
 
-use super::windows::{AGENT_HOST, COORDINATOR_HOST, backend_disruptions, link_disruptions};
-use super::{OracleConfig, Rule, Violation};
+use super::windows::{AGENT_HOST, COORDINATOR_HOST, Windows, backend_disruptions, link_disruptions};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{FaultAction, JobKind, Phase, SessionView, TraceView};
 
 /// The agent reconnects and serves again.
 pub const RECONNECTS: Rule = Rule {
     name: "reconnects_after_disruption",
-    summary: "after start and after every partition, crash or disconnect the agent is serving on a new session within reconnect_within_ms of the heal, and completes a job there",
+    summary: "after start and after every partition, crash or disconnect the agent is serving on a new session within the reconnection bound of the heal (derived from its backoff schedule and the disruption's length, or reconnect_within_ms), and completes a job there",
     check: reconnects,
 };
 
-fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
-    let bound_us = config.bounds.reconnect_within_ms * 1_000;
+fn reconnects(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let windows = link_disruptions(view);
+    let backend_windows = Windows(backend_disruptions(view).into_iter().map(|(a, b, _)| (a, b)).collect());
     let mut found = Vec::new();
     let mut disruptions: Vec<(u64, String)> = vec![(0, "the start of the run".to_owned())];
     disruptions.extend(
@@ -35,18 +35,21 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     );
     for (at_us, what) in &disruptions {
         let healed_us = windows.heal_after(*at_us);
-        let deadline_us = healed_us + bound_us;
+        let bound_ms = reconnect_bound_ms(config, &windows, &backend_windows, *at_us, healed_us);
+        let deadline_us = healed_us + bound_ms * 1_000;
         let ready = view
             .sessions
             .values()
             .filter_map(|s| s.ready_us)
             .any(|r| r >= *at_us && r <= deadline_us);
         let judged = deadline_us <= view.end_us || view.phase_us(Phase::SettleBoundHit).is_some();
+        if judged || ready {
+            tally.judge();
+        } else {
+            tally.excuse("the run ended before the bound");
+        }
         if !ready && judged {
-            let detail = format!(
-                "no session reached steady state within {} ms after {what} healed",
-                config.bounds.reconnect_within_ms
-            );
+            let detail = format!("no session reached steady state within {bound_ms} ms after {what} healed");
             found.push(Violation::new(
                 RECONNECTS.name,
                 None,
@@ -58,6 +61,19 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     found.extend(serves_again(view));
     found.extend(completes_after_heal(view, &disruptions[1..]));
     found
+}
+
+/// The reconnection bound of the disruption at `at_us` healing at
+/// `healed_us`: derived from the agent's backoff schedule (see
+/// [`super::backoff`]), counted from the start of the chain of disruption
+/// windows holding `at_us`; or the flat `reconnect_within_ms`.
+fn reconnect_bound_ms(config: &OracleConfig, links: &Windows, backends: &Windows, at_us: u64, healed_us: u64) -> u64 {
+    let Some(schedule) = config.reconnect else {
+        return config.bounds.reconnect_within_ms;
+    };
+    let since_us = links.chain_start(at_us);
+    let backend_cut = backends.overlaps(since_us, healed_us + config.bounds.reconnect_within_ms * 1_000);
+    schedule.bound_ms(since_us / 1_000, healed_us / 1_000, backend_cut)
 }
 
 fn cuts_session(action: FaultAction, hosts: &[String]) -> bool {

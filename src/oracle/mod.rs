@@ -16,25 +16,59 @@
 //! submissions by [`TraceView::executions_of_send`].
 //!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
-//! (byte equality), [`usage`] (token counts in `job_done`), [`capacity`]
+//! (byte equality), [`usage`] (token counts in `job_done`), [`outcome`]
+//! (`job_done` needs a completed stream; `tokens_emitted`), [`capacity`]
 //! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
 //! cancelled job is sent), [`deadline`], [`codes`] (every `job_error`'s
-//! code tells the truth), [`heartbeat`], [`quiescence`]
-//! (settling, in-flight, memory), [`inbound`] (reading while writing is
-//! blocked), [`liveness`]
-//! (reconnecting), [`session_end`] (a dead session's jobs end with it; no
-//! submission runs twice), [`hosts`] (crashes and the coordinator's own flags);
-//! [`windows`] computes the disruption windows several rules exempt.
+//! code tells the truth), [`heartbeat`] (schedule, `queue_depth`),
+//! [`figures`] (the other heartbeat figures; `duration_ms`),
+//! [`quiescence`] (settling, in-flight, memory), [`inbound`] (reading while
+//! writing is blocked), [`liveness`] (reconnecting, within the bound
+//! [`backoff`] derives), [`session_end`] (a dead session's jobs end with
+//! it; no submission runs twice), [`hosts`] (crashes, the coordinator's own
+//! flags, complete records); [`windows`] computes the disruption windows
+//! several rules exempt.
+//!
+//! Every rule counts what it judged and what it excused, by reason
+//! ([`Tally`]); the reports print them per rule.
+//!
+//! ## Outside observation and agent events
+//!
+//! To judge an agent binary with no observer (live mode), every rule must
+//! stand on what the coordinator logged and the backends recorded. Where a
+//! rule also reads the agent's observer events, it has an external
+//! formulation beside it, and `records_complete` fails a run whose observer
+//! emitted none of the events a rule needs:
+//!
+//! | rule | external (coordinator log, backend records) | agent events |
+//! |---|---|---|
+//! | `exactly_one_terminal`, `never_two_terminals`, `no_chunk_after_terminal`, `bytes_match_backend`, `usage_matches_backend`, `done_requires_completed_stream`, `tokens_emitted_matches_backend`, `backend_streams_within_limit`¹, `cancel_closes_stream`, `cancel_purges_queued_frames`, `deadline_enforced`, `error_code_truthful`, `heartbeat_schedule`, `heartbeat_queue_depth`, `heartbeat_figures_truthful`, `done_duration_truthful`, `settles_within_bound`, `reconnects_after_disruption`, `never_run_twice`, `hosts_stay_up`, `coordinator_protocol` | all | — |
+//! | `out_of_capacity_truthful` | `out_of_capacity` frames against the submissions that may hold a slot | slot accounting (`JobAdmitted`, `SlotFreed`, `JobRejected`) |
+//! | `session_end_closes_streams` | streams of submissions lost with their session, from the moment the agent can have noticed | `SessionEnded`: every job admitted on the session |
+//! | `in_flight_zero_at_quiescence` | no backend stream open once settled | the last slot count |
+//! | `inbound_while_outbound_blocked` | — (a decision while the coordinator is not reading shows only in the agent) | `JobAdmitted`/`JobRejected` |
+//! | `outbound_queue_bounded` | — (the agent's queue is inside it) | `OutboundQueued` |
+//! | `records_complete` | records dropped at a bound | the observer emitted the events the rules above need |
+//!
+//! ¹ reads `SlotFreed` only to credit a backend that notices a released
+//! stream late; without it the bound is the backend's own close.
+//!
+//! In live mode the two agent-only rules have nothing to judge and must be
+//! skipped with a reason; `records_complete` then fails unless the run is
+//! configured without an observer.
 
+pub mod backoff;
 pub mod bytes;
 pub mod cancel;
 pub mod capacity;
 pub mod codes;
 pub mod deadline;
+pub mod figures;
 pub mod heartbeat;
 pub mod hosts;
 pub mod inbound;
 pub mod liveness;
+pub mod outcome;
 pub mod purge;
 pub mod quiescence;
 pub mod session_end;
@@ -42,7 +76,7 @@ pub mod terminal;
 pub mod usage;
 pub mod windows;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -77,6 +111,15 @@ pub struct OracleConfig {
     pub heartbeat_interval_ms: u64,
     /// The agent's `session.outbound_queue_bytes_max`.
     pub outbound_queue_bytes_max: u64,
+    /// The network's worst one-way latency.
+    pub latency_max_ms: u64,
+    /// The agent's `session.idle_timeout_ms`: a session cut off is noticed
+    /// by then.
+    pub idle_timeout_ms: u64,
+    /// The agent's reconnect schedule, from which the reconnection bound of
+    /// each disruption is derived; `None` when the scenario sets a flat
+    /// `reconnect_within_ms`.
+    pub reconnect: Option<backoff::ReconnectSchedule>,
     /// The allowed slack of each bound.
     pub bounds: Bounds,
 }
@@ -89,6 +132,9 @@ impl OracleConfig {
             max_concurrent: 2,
             heartbeat_interval_ms: 1_000,
             outbound_queue_bytes_max: 1_000,
+            latency_max_ms: 5,
+            idle_timeout_ms: 2_000,
+            reconnect: None,
             bounds: Bounds {
                 cancel_close_ms: 100,
                 deadline_slack_ms: 100,
@@ -126,8 +172,42 @@ impl Violation {
     }
 }
 
-/// A rule's check function.
-pub type Check = fn(&TraceView, &OracleConfig) -> Vec<Violation>;
+/// What one rule judged on one run: the items (submissions, heartbeats,
+/// sessions, disruptions…) it held to its demand, and the items it looked
+/// at but excused, counted by the reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Items judged.
+    pub judged: u64,
+    /// Items excused, by reason (a short phrase).
+    pub excused: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    /// One more item judged.
+    pub fn judge(&mut self) {
+        self.judged += 1;
+    }
+
+    /// `count` more items judged.
+    pub fn judge_n(&mut self, count: u64) {
+        self.judged += count;
+    }
+
+    /// One more item excused, for `why`.
+    pub fn excuse(&mut self, why: &'static str) {
+        *self.excused.entry(why).or_default() += 1;
+    }
+
+    /// Items excused, all reasons together.
+    pub fn excused_total(&self) -> u64 {
+        self.excused.values().sum()
+    }
+}
+
+/// A rule's check function: it returns the violations it found and counts
+/// in `tally` what it judged and what it excused.
+pub type Check = fn(&TraceView, &OracleConfig, &mut Tally) -> Vec<Violation>;
 
 /// A named rule.
 #[derive(Clone, Copy, Debug)]
@@ -147,6 +227,8 @@ pub const RULES: &[Rule] = &[
     terminal::NO_FRAME_AFTER,
     bytes::MATCH_BACKEND,
     usage::MATCHES_BACKEND,
+    outcome::DONE_REQUIRES_COMPLETED,
+    outcome::TOKENS_EMITTED,
     capacity::OUT_OF_CAPACITY_TRUTHFUL,
     capacity::STREAMS_WITHIN_LIMIT,
     cancel::CLOSES_STREAM,
@@ -155,6 +237,8 @@ pub const RULES: &[Rule] = &[
     codes::TRUTHFUL,
     heartbeat::SCHEDULE,
     heartbeat::QUEUE_DEPTH,
+    figures::FIGURES,
+    figures::DURATION,
     quiescence::IN_FLIGHT_ZERO,
     quiescence::SETTLES,
     quiescence::OUTBOUND_BOUNDED,
@@ -172,6 +256,23 @@ pub fn rule_named(name: &str) -> Option<&'static Rule> {
     RULES.iter().find(|rule| rule.name == name)
 }
 
+/// What one rule that ran judged, excused and found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleTally {
+    pub rule: &'static str,
+    pub judged: u64,
+    /// Items excused, by reason.
+    pub excused: BTreeMap<&'static str, u64>,
+    pub violations: u64,
+}
+
+impl RuleTally {
+    /// Whether the rule had nothing to judge on this run.
+    pub fn nothing_to_judge(&self) -> bool {
+        self.judged == 0
+    }
+}
+
 /// The oracle's verdict on one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verdict {
@@ -181,6 +282,8 @@ pub struct Verdict {
     pub skipped: Vec<&'static str>,
     /// Every violation, by rule order then time.
     pub violations: Vec<Violation>,
+    /// Per rule that ran, in rule order: what it judged and excused.
+    pub tallies: Vec<RuleTally>,
 }
 
 /// Runs every rule not named in `skip` over `trace`.
@@ -197,8 +300,15 @@ pub fn judge_view(view: &TraceView, config: &OracleConfig, skip: &BTreeSet<Strin
             continue;
         }
         verdict.checked.push(rule.name);
-        let mut found = (rule.check)(view, config);
+        let mut tally = Tally::default();
+        let mut found = (rule.check)(view, config, &mut tally);
         found.sort_by_key(|v| v.at_us);
+        verdict.tallies.push(RuleTally {
+            rule: rule.name,
+            judged: tally.judged,
+            excused: tally.excused,
+            violations: found.len() as u64,
+        });
         verdict.violations.extend(found);
     }
     verdict

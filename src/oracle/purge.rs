@@ -49,7 +49,7 @@ use std::collections::BTreeSet;
 use provider_agent::session::handshake::WRITE_BUFFER_BYTES;
 
 use super::windows::{Windows, link_disruptions};
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{JobSend, TraceView};
 
 /// A cancel leaves nothing queued of its job.
@@ -60,7 +60,7 @@ pub const PURGES_QUEUED: Rule = Rule {
     check: purges_queued,
 };
 
-fn purges_queued(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn purges_queued(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let margin_us = config.bounds.cancel_close_ms * 1_000;
     let links = link_disruptions(view);
     let held_back = Windows(view.read_pauses.clone());
@@ -68,17 +68,25 @@ fn purges_queued(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
     let mut found = Vec::new();
     for (job, send) in view.sends() {
         let Some(cancel_us) = send.cancel_us else { continue };
-        if !send.terminals.is_empty() || send.session_lost_us.is_some() {
+        if !send.terminals.is_empty() {
+            tally.excuse("answered before the cancel took effect");
+            continue;
+        }
+        if send.session_lost_us.is_some() {
+            tally.excuse("lost with its session");
             continue;
         }
         let Some(resume_us) = free_read_after(&held_back, &reads, send.conn, cancel_us + margin_us) else {
+            tally.excuse("no free read after the cancel bound");
             continue;
         };
         // A partition, hold or crash may have kept earlier writes in flight
         // past `resume_us`, or cut the connection: nothing to judge.
         if links.overlaps(send.at_us, resume_us) {
+            tally.excuse("coordinator link disrupted");
             continue;
         }
+        tally.judge();
         if let Some(detail) = late_excess(send, resume_us) {
             found.push(Violation::new(PURGES_QUEUED.name, Some(&job.job), resume_us, detail));
         }

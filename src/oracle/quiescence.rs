@@ -2,7 +2,7 @@
 //! in-flight count is back to zero with every backend stream closed, and the
 //! agent's queued outbound bytes stayed within their bound throughout.
 
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{EventKind, Phase, TraceView};
 
 /// In flight returns to zero.
@@ -26,10 +26,14 @@ pub const OUTBOUND_BOUNDED: Rule = Rule {
     check: outbound_bounded,
 };
 
-fn in_flight_zero(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn in_flight_zero(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let Some(settled_us) = view.phase_us(Phase::Settled) else {
+        tally.excuse("the world never settled");
         return Vec::new();
     };
+    // One item: the agent's slot count at quiescence; one per backend
+    // execution: closed by then.
+    tally.judge_n(1 + view.backend_calls.iter().filter(|c| c.is_execution()).count() as u64);
     let mut found = Vec::new();
     let last = view.agent_events.iter().rev().find_map(|e| match &e.kind {
         EventKind::AgentJobAdmitted { job, in_flight }
@@ -78,7 +82,8 @@ fn agent_restarted_after(view: &TraceView, at_us: u64) -> bool {
     })
 }
 
-fn settles(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn settles(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
+    tally.judge();
     let Some(hit_us) = view.phase_us(Phase::SettleBoundHit) else {
         return Vec::new();
     };
@@ -111,8 +116,14 @@ fn settles(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     vec![Violation::new(SETTLES.name, unsettled.first().copied(), hit_us, detail)]
 }
 
-fn outbound_bounded(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
+fn outbound_bounded(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let limit = config.outbound_queue_bytes_max + config.bounds.outbound_slack_bytes;
+    let reports = view
+        .agent_events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::AgentOutboundQueued { .. }))
+        .count();
+    tally.judge_n(reports as u64);
     let worst = view
         .agent_events
         .iter()

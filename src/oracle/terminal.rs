@@ -4,7 +4,7 @@
 //! frame; none gets two; and no chunk arrives that belongs to no
 //! submission (after its terminal frame, or for a job never sent).
 
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{JobKind, JobSend, TraceView};
 
 /// Every submission not cancelled gets a terminal frame.
@@ -33,17 +33,31 @@ pub const NO_FRAME_AFTER: Rule = Rule {
 /// submission of its id, that the agent applies to this one), its session
 /// died first, or it was malformed (a job whose id cannot be parsed cannot
 /// be answered). A superseded submission was cancelled first.
-fn excused(send: &JobSend) -> bool {
-    send.lost_before_terminal() || send.cancelled_before_terminal() || send.kind == JobKind::Malformed
+fn excuse_of(send: &JobSend) -> Option<&'static str> {
+    if send.kind == JobKind::Malformed {
+        Some("malformed: cannot be answered")
+    } else if send.cancelled_before_terminal() {
+        Some("cancelled first")
+    } else if send.lost_before_terminal() {
+        Some("lost with its session")
+    } else {
+        None
+    }
 }
 
-fn exactly_one(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn exactly_one(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     for (job, send) in view.sends() {
         check_invalid_answer(&job.job, send, &mut found);
-        if excused(send) || !send.terminals.is_empty() {
+        if !send.terminals.is_empty() {
+            tally.judge();
             continue;
         }
+        if let Some(why) = excuse_of(send) {
+            tally.excuse(why);
+            continue;
+        }
+        tally.judge();
         found.push(Violation::new(
             EXACTLY_ONE.name,
             Some(&job.job),
@@ -58,9 +72,10 @@ fn exactly_one(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     found
 }
 
-fn never_two(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn never_two(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
+        tally.judge_n(job.sends.len() as u64);
         for send in &job.sends {
             for terminal in send.terminals.iter().skip(1) {
                 let first = send.terminals[0].what.error_code().unwrap_or("job_done");
@@ -88,9 +103,10 @@ fn never_two(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     found
 }
 
-fn no_frame_after(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn no_frame_after(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
+        tally.judge_n(job.sends.len() as u64);
         for chunk in &job.stray_chunks {
             // The coordinator gives a chunk to the oldest submission of its
             // id on its connection still awaiting frames; one it gave to

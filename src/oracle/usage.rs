@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use super::{OracleConfig, Rule, Violation};
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
 /// `job_done` reports the backend's usage.
@@ -31,7 +31,7 @@ pub const MATCHES_BACKEND: Rule = Rule {
 /// Token counts: `(input, output)`.
 type Tokens = (u64, u64);
 
-fn matches_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
+fn matches_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
     let mut found = Vec::new();
     for (job, send) in view.sends() {
         let Some(first) = send.first_terminal() else { continue };
@@ -42,10 +42,15 @@ fn matches_backend(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
             continue;
         };
         let calls: Vec<&BackendCall> = view.executions_of_send(send).collect();
-        let [call] = calls.as_slice() else { continue };
+        let [call] = calls.as_slice() else {
+            tally.excuse("not exactly one execution");
+            continue;
+        };
         if call.end.as_deref() != Some("completed") {
+            tally.excuse("backend stream not completed");
             continue;
         }
+        tally.judge();
         let expected = stream_usage(call.body.as_bytes());
         if (tokens_in, tokens_out) != expected {
             let detail = format!(
@@ -98,6 +103,67 @@ fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
     Some((input, output))
 }
 
+/// Output tokens an agent has relayed after relaying `body`, counted as
+/// protocol.md's `tokens_emitted` ("output tokens relayed before the
+/// failure") and as the agent counts them (`backend/usage.rs`): the usage's
+/// output count once an event reported one, otherwise one per event whose
+/// `choices[0].delta.content` is a non-empty string; never decreasing. An
+/// event whose `usage` or `choices` is ill-typed is ignored as a whole.
+/// Only newline-terminated lines count unless `with_tail` (a completed
+/// stream's last, unterminated line is read at its end; a failed one's is not).
+pub fn relayed_tokens(body: &[u8], with_tail: bool) -> u64 {
+    let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    // The piece after the last newline is the unterminated tail.
+    let tail = lines.pop().unwrap_or_default();
+    if with_tail {
+        lines.push(tail);
+    }
+    let (mut usage_output, mut content_events, mut relayed) = (None, 0_u64, 0_u64);
+    for line in lines {
+        let Some((output, content)) = line_event(line) else {
+            continue;
+        };
+        usage_output = output.or(usage_output);
+        content_events += u64::from(content);
+        relayed = relayed.max(usage_output.unwrap_or(content_events));
+    }
+    relayed
+}
+
+/// One `data:` line's usage output count and whether it carried content,
+/// or `None` when it is no well-formed event.
+fn line_event(line: &[u8]) -> Option<(Option<u64>, bool)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let payload = line.strip_prefix(b"data:")?;
+    let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+    let event: Value = serde_json::from_slice(payload).ok()?;
+    let output = match event.get("usage") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(usage)) => {
+            let count = |key: &str| match usage.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_u64().map(Some).ok_or(()),
+            };
+            let (completion, output) = (count("completion_tokens").ok()?, count("output_tokens").ok()?);
+            count("prompt_tokens").ok()?;
+            count("input_tokens").ok()?;
+            completion.or(output)
+        }
+        Some(_) => return None,
+    };
+    let content = match event.get("choices") {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(choices)) => choices
+            .first()
+            .and_then(|choice| choice.get("delta"))
+            .and_then(|delta| delta.get("content"))
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty()),
+        Some(_) => return None,
+    };
+    Some((output, content))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +194,23 @@ mod tests {
             "data: {\"usage\":{\"completion_tokens\":9}}\n",
         );
         assert_eq!(stream_usage(body.as_bytes()), (3, 9));
+    }
+
+    /// Relayed tokens follow the usage once reported, content events before, never decreasing; a tail counts only when asked.
+    #[test]
+    fn relayed_tokens_count_like_the_agent() {
+        let body = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n",
+        );
+        assert_eq!(relayed_tokens(body.as_bytes(), false), 3);
+        let with_usage = format!("{body}data: {{\"choices\":[],\"usage\":{{\"completion_tokens\":2}}}}\n");
+        assert_eq!(relayed_tokens(with_usage.as_bytes(), false), 3, "never decreases");
+        let with_tail = format!("{body}data: {{\"usage\":{{\"completion_tokens\":9}}}}");
+        assert_eq!(relayed_tokens(with_tail.as_bytes(), false), 3);
+        assert_eq!(relayed_tokens(with_tail.as_bytes(), true), 9);
     }
 
     /// An event with an ill-typed count is ignored as a whole, as the agent ignores it.

@@ -41,6 +41,24 @@ impl Windows {
         self.0.iter().any(|&(a, b)| a <= to_us && b >= from_us)
     }
 
+    /// The start of the chain of windows containing `at_us` (windows that
+    /// overlap chain), or `at_us` itself.
+    pub fn chain_start(&self, at_us: u64) -> u64 {
+        let mut start = at_us;
+        loop {
+            let earlier = self
+                .0
+                .iter()
+                .filter(|&&(a, b)| a < start && b >= start)
+                .map(|&(a, _)| a)
+                .min();
+            match earlier {
+                Some(a) => start = a,
+                None => return start,
+            }
+        }
+    }
+
     /// The end of the window containing `at_us`, or `at_us` itself.
     pub fn heal_after(&self, at_us: u64) -> u64 {
         let mut heal = at_us;

@@ -115,6 +115,7 @@ fn full(out: &mut String, r: &RunReport) {
         },
         r.verdict.violations.len()
     );
+    super::judged::human(out, r);
     let _ = writeln!(
         out,
         "  expect       {} checked, {} unmet",

@@ -74,8 +74,10 @@ pub fn render(reports: &[RunReport]) -> String {
                 r.seed,
                 r.wall_ms / 1e3
             );
+            out.push_str(">\n");
+            out.push_str(&super::judged::junit_properties(r, escape));
             if r.passed() && !r.nondeterministic() {
-                out.push_str("/>\n");
+                out.push_str("    </testcase>\n");
                 continue;
             }
             let first = r.verdict.violations.first().map(|v| v.rule.to_owned());
@@ -84,7 +86,7 @@ pub fn render(reports: &[RunReport]) -> String {
                 .unwrap_or_else(|| "nondeterministic".to_owned());
             let _ = write!(
                 out,
-                ">\n      <failure message=\"{}\" type=\"simctl\">{}</failure>\n    </testcase>\n",
+                "      <failure message=\"{}\" type=\"simctl\">{}</failure>\n    </testcase>\n",
                 escape(&message),
                 escape(&failure_text(r))
             );

@@ -119,6 +119,16 @@ impl Terminal {
     }
 }
 
+/// The figures of a `heartbeat` frame besides `queue_depth`, as read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HeartbeatFigures {
+    pub tokens_per_sec_p50: Option<f64>,
+    pub p50_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub error_rate_60s: Option<f64>,
+    pub last_error_code: Option<String>,
+}
+
 /// Everything that can appear in a trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
@@ -197,7 +207,13 @@ pub enum EventKind {
     /// last chunk).
     JobBytes { job: String, sub: u64, bytes: Blob },
     /// A `heartbeat` frame was read.
-    Heartbeat { conn: u64, queue_depth: u64 },
+    Heartbeat {
+        conn: u64,
+        queue_depth: u64,
+        /// Its other figures (`None` where missing or ill-typed).
+        #[serde(flatten)]
+        figures: HeartbeatFigures,
+    },
     /// The coordinator itself flagged a protocol violation by the agent.
     CoordinatorFlagged {
         conn: u64,

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Blob, Event, EventKind, JobKind, Phase, Terminal, Trace};
+use super::{Blob, Event, EventKind, HeartbeatFigures, JobKind, Phase, Terminal, Trace};
 
 /// What the builder tracks of one submission to attribute frames.
 #[derive(Clone, Debug)]
@@ -305,7 +305,26 @@ impl TraceBuilder {
 
     /// A heartbeat is read.
     pub fn heartbeat(self, at_ms: u64, conn: u64, queue_depth: u64) -> Self {
-        self.at(at_ms, EventKind::Heartbeat { conn, queue_depth })
+        self.at(
+            at_ms,
+            EventKind::Heartbeat {
+                conn,
+                queue_depth,
+                figures: HeartbeatFigures::default(),
+            },
+        )
+    }
+
+    /// A heartbeat carrying `figures` is read.
+    pub fn heartbeat_figures(self, at_ms: u64, conn: u64, queue_depth: u64, figures: HeartbeatFigures) -> Self {
+        self.at(
+            at_ms,
+            EventKind::Heartbeat {
+                conn,
+                queue_depth,
+                figures,
+            },
+        )
     }
 
     /// Backend `b1` serves `job` from `start_ms` to `end_ms` (never ends when

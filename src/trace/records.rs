@@ -2,6 +2,7 @@
 //! recorded of each request.
 
 use super::blob::Blob;
+use super::event::HeartbeatFigures;
 use super::job::Seen;
 
 /// One coordinator connection.
@@ -17,6 +18,8 @@ pub struct SessionView {
     pub reason: Option<String>,
     /// Every heartbeat read on this connection (`what` is its `queue_depth`).
     pub heartbeats: Vec<Seen<u64>>,
+    /// The other figures of each heartbeat, index for index.
+    pub heartbeat_figures: Vec<HeartbeatFigures>,
 }
 
 /// One request a backend served.

@@ -144,13 +144,16 @@ impl TraceView {
                 session.closed_us = Some(at);
                 session.reason = Some(reason.clone());
             }
-            EventKind::Heartbeat { queue_depth, .. } => {
+            EventKind::Heartbeat {
+                queue_depth, figures, ..
+            } => {
                 session.heartbeats.push(Seen {
                     at_us: at,
                     seq,
                     conn,
                     what: *queue_depth,
                 });
+                session.heartbeat_figures.push(figures.clone());
             }
             _ => {}
         }

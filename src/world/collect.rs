@@ -15,7 +15,7 @@ use mock_coordinator::{
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
-use crate::trace::{Blob, Event, EventKind, JobKind, Source, Terminal, Trace};
+use crate::trace::{Blob, Event, EventKind, HeartbeatFigures, JobKind, Source, Terminal, Trace};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
 /// frame omits the field.
@@ -370,6 +370,13 @@ fn frame_event(frame: &FrameRecord, attribution: &mut Attribution) -> Option<Eve
             EventKind::Heartbeat {
                 conn,
                 queue_depth: text.get("queue_depth")?.as_u64()?,
+                figures: HeartbeatFigures {
+                    tokens_per_sec_p50: text.get("tokens_per_sec_p50").and_then(Value::as_f64),
+                    p50_latency_ms: text.get("p50_latency_ms").and_then(Value::as_f64),
+                    p95_latency_ms: text.get("p95_latency_ms").and_then(Value::as_f64),
+                    error_rate_60s: text.get("error_rate_60s").and_then(Value::as_f64),
+                    last_error_code: text.get("last_error_code").and_then(Value::as_str).map(str::to_owned),
+                },
             }
         }
         (Dir::In, "capabilities") => {

@@ -84,3 +84,23 @@ fn backend_streams_within_limit_passes_sequential_streams() {
         .build();
     passes("backend_streams_within_limit", &trace);
 }
+
+/// From the coordinator's log alone, with no agent events: out_of_capacity while a slot was surely free is caught.
+#[test]
+fn out_of_capacity_truthful_catches_a_false_rejection_from_outside() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "a", 1, 60_000)
+        .backend(11, Some(500), "a", b"x", "completed")
+        .job(20, "b", 1, 60_000)
+        .error(22, "b", 1, "out_of_capacity")
+        .chunk(100, "a", 1, b"x")
+        .done(501, "a", 1)
+        .build();
+    caught("out_of_capacity_truthful", &trace);
+    let found = super::check("out_of_capacity_truthful", &trace);
+    assert!(
+        found.iter().any(|v| v.detail.contains("at most 1 of 2 slots")),
+        "{found:?}"
+    );
+}

@@ -332,7 +332,29 @@ fn records_complete_catches_dropped_records() {
 /// A complete trace passes.
 #[test]
 fn records_complete_passes_a_complete_trace() {
-    passes("records_complete", &TraceBuilder::new().session(0, 1).build());
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .at(0, EventKind::AgentSessionStarted { session: 1 })
+        .build();
+    passes("records_complete", &trace);
+}
+
+/// An agent whose observer reports nothing the rules read fails records_complete.
+#[test]
+fn records_complete_catches_a_silent_observer() {
+    let trace = TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 60_000)
+        .backend(11, Some(20), "j", b"x", "completed")
+        .chunk(15, "j", 1, b"x")
+        .done(21, "j", 1)
+        .build();
+    let found = super::check("records_complete", &trace);
+    let details: Vec<&str> = found.iter().map(|v| v.detail.as_str()).collect();
+    assert_eq!(found.len(), 3, "{details:?}");
+    assert!(details[0].contains("1 session(s) reach steady state"), "{details:?}");
+    assert!(details[1].contains("1 job submission(s) answered"), "{details:?}");
+    assert!(details[2].contains("1 chunk(s) relayed"), "{details:?}");
 }
 
 // ---- the whole oracle ----
@@ -340,7 +362,10 @@ fn records_complete_passes_a_complete_trace() {
 /// A realistic clean trace passes every rule at once.
 #[test]
 fn a_clean_trace_passes_every_rule() {
-    let mut b = TraceBuilder::new().session(0, 1);
+    let mut b = TraceBuilder::new()
+        .session(0, 1)
+        .at(0, EventKind::AgentSessionStarted { session: 1 })
+        .at(110, EventKind::AgentOutboundQueued { bytes: 5, frames: 1 });
     b = served(b, "a", 100, b"first");
     b = served(b, "b", 600, b"second");
     for at in [1_000, 2_000, 3_000] {
@@ -350,4 +375,61 @@ fn a_clean_trace_passes_every_rule() {
     let verdict = judge(&trace, &config(), &BTreeSet::new());
     assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
     assert_eq!(verdict.checked.len(), RULES.len());
+}
+
+/// The derived reconnection bound follows the backoff schedule: a short partition allows one capped step, not the flat worst case.
+#[test]
+fn reconnects_derives_its_bound_from_the_backoff_schedule() {
+    let hosts = vec!["agent".to_owned(), "coordinator".to_owned()];
+    let trace_ready_at = |ready_ms: u64| {
+        TraceBuilder::new()
+            .session(0, 1)
+            .at(
+                1_000,
+                EventKind::Fault {
+                    action: FaultAction::Partition,
+                    hosts: hosts.clone(),
+                },
+            )
+            .at(
+                3_000,
+                EventKind::Fault {
+                    action: FaultAction::Repair,
+                    hosts: hosts.clone(),
+                },
+            )
+            .session_closed(3_500, 1)
+            .session(ready_ms, 2)
+            .job(ready_ms + 100, "j", 2, 60_000)
+            .done(ready_ms + 200, "j", 2)
+            .phase(60_000, Phase::Settled)
+            .build()
+    };
+    let mut config = config();
+    config.bounds.reconnect_within_ms = 50_000;
+    config.reconnect = Some(simctl::oracle::backoff::ReconnectSchedule {
+        idle_timeout_ms: 2_000,
+        backoff_initial_ms: 1_000,
+        backoff_max_ms: 4_000,
+        attempt_wedged_ms: 1_000,
+        attempt_ms: 100,
+        discovery_stall_ms: 0,
+        round_trip_ms: 10,
+    });
+    // From the partition at 1 s to the heal at 3 s, two sleeps can have
+    // begun (0.8 s, then 1.6 s): wedge 1 s + 1.2 × 2 s + 100 ms after 3 s.
+    let bound_ms = 3_000 + 1_000 + 2_400 + 100;
+    let judged = |ready_ms| {
+        let verdict = judge(&trace_ready_at(ready_ms), &config, &BTreeSet::new());
+        verdict
+            .violations
+            .into_iter()
+            .filter(|v| v.rule == "reconnects_after_disruption")
+            .count()
+    };
+    assert_eq!(judged(bound_ms - 10), 0);
+    assert!(
+        judged(bound_ms + 10) > 0,
+        "a reconnect past the derived bound is caught"
+    );
 }

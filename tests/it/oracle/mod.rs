@@ -4,8 +4,10 @@
 mod bytes;
 mod capacity;
 mod codes;
+mod figures;
 mod heartbeat;
 mod liveness;
+mod outcome;
 mod purge;
 mod quiescence;
 mod resends;

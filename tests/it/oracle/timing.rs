@@ -2,7 +2,7 @@
 
 use super::{caught, passes};
 use simctl::trace::handmade::TraceBuilder;
-use simctl::trace::{EventKind, Phase};
+use simctl::trace::{EventKind, FaultAction, Phase};
 
 // ---- cancel_closes_stream ----
 
@@ -159,5 +159,50 @@ fn deadline_enforced_still_catches_lateness_beyond_a_pause() {
         caught("deadline_enforced", &trace)
             .detail
             .contains("after the deadline")
+    );
+}
+
+fn fault(b: TraceBuilder, at_ms: u64, action: FaultAction, hosts: [&str; 2]) -> TraceBuilder {
+    let hosts = hosts.iter().map(|h| (*h).to_owned()).collect();
+    b.at(at_ms, EventKind::Fault { action, hosts })
+}
+
+/// A hold of the coordinator link no longer excuses the backend side: a stream left open past the deadline is caught.
+#[test]
+fn deadline_enforced_judges_the_stream_through_a_coordinator_hold() {
+    let b = TraceBuilder::new()
+        .session(0, 1)
+        .job(0, "j", 1, 1_000)
+        .backend(2, None, "j", b"x", "completed");
+    let b = fault(b, 500, FaultAction::Hold, ["agent", "coordinator"]);
+    let b = fault(b, 700, FaultAction::Release, ["agent", "coordinator"]);
+    let b = b.error(1_050, "j", 1, "backend_timeout");
+    let v = caught("deadline_enforced", &b.build());
+    // The limit stretches by the 200 ms hold: 1 000 + 100 + 200 ms.
+    assert_eq!(v.at_us, 1_300_000);
+    assert!(v.detail.contains("backend stream still open"), "{}", v.detail);
+}
+
+/// A cut between the agent and the job's own backend excuses its stream.
+#[test]
+fn deadline_enforced_excuses_the_jobs_own_backend_link() {
+    let b = TraceBuilder::new()
+        .session(0, 1)
+        .job(0, "j", 1, 1_000)
+        .backend(2, None, "j", b"x", "completed");
+    let b = fault(b, 500, FaultAction::Partition, ["agent", "b1"]);
+    passes("deadline_enforced", &b.error(1_050, "j", 1, "backend_timeout").build());
+}
+
+/// The derived cancel bound on the default network is tight: two 5 ms trips plus 20 ms of scheduling.
+#[test]
+fn cancel_bound_fails_an_agent_100_ms_late() {
+    let scenario = simctl::scenario::load::parse("t.toml", "name = \"t\"\nduration_ms = 1000\n")
+        .expect("a minimal scenario parses");
+    let bounds = simctl::expect::oracle_config(&scenario).bounds;
+    assert_eq!((bounds.cancel_close_ms, bounds.deadline_slack_ms), (30, 30));
+    assert!(
+        bounds.cancel_close_ms + 5 < 100,
+        "a 100 ms-late close exceeds the bound"
     );
 }
