@@ -316,7 +316,7 @@ fn queue_depth(state: &LogState) -> CheckReport {
         }
     }
     r.excuse(
-        "streaming jobs cancelled (not counted from the cancel on)",
+        "jobs cancelled while streaming: not counted from the cancel on",
         cancelled_streaming,
     );
     r.excuse("frames past the frame-record bound (not seen)", state.frames_dropped);

@@ -8,6 +8,15 @@ use crate::checks::CheckReport;
 /// Violations printed per check; the record holds them all.
 const VIOLATIONS_SHOWN: usize = 5;
 
+/// A heartbeat figure: whole numbers as such, others to 3 decimals.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn secs(us: u64) -> String {
     format!("{:.3} s", us as f64 / 1e6)
 }
@@ -37,7 +46,7 @@ fn connection(f: &mut Formatter<'_>, c: &ConnectionDigest, end_us: u64) -> fmt::
 fn heartbeats(f: &mut Formatter<'_>, h: &HeartbeatFigures) -> fmt::Result {
     write!(f, "heartbeat figures: {} heartbeats", h.count)?;
     for (name, r) in &h.ranges {
-        write!(f, "; {name} {}..{}", r.min, r.max)?;
+        write!(f, "; {name} {}..{}", num(r.min), num(r.max))?;
         if r.count < h.count {
             write!(f, " (in {} of them)", r.count)?;
         }

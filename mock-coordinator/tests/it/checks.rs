@@ -140,7 +140,7 @@ async fn zero_queue_depth_while_streaming_is_flagged() {
     assert_eq!(
         c.excused,
         vec![(
-            "streaming jobs cancelled (not counted from the cancel on)".to_owned(),
+            "jobs cancelled while streaming: not counted from the cancel on".to_owned(),
             1
         )]
     );
