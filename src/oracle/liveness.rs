@@ -43,8 +43,18 @@ fn reconnects(view: &TraceView, config: &OracleConfig) -> Vec<Violation> {
             .any(|r| r >= *at_us && r <= deadline_us);
         let judged = deadline_us <= view.end_us || view.phase_us(Phase::SettleBoundHit).is_some();
         if !ready && judged {
+            let next_ready = view
+                .sessions
+                .values()
+                .filter_map(|s| s.ready_us)
+                .filter(|r| *r >= healed_us)
+                .min();
+            let took = next_ready.map_or_else(
+                || "none did by the end of the run".to_owned(),
+                |r| format!("the next one took {:.1} ms", (r - healed_us) as f64 / 1e3),
+            );
             let detail = format!(
-                "no session reached steady state within {} ms after {what} healed",
+                "no session reached steady state within {} ms after {what} healed: {took}",
                 config.bounds.reconnect_within_ms
             );
             found.push(Violation::new(

@@ -32,7 +32,7 @@ fn in_flight_zero(view: &TraceView, _config: &OracleConfig) -> Vec<Violation> {
     };
     let mut found = Vec::new();
     let last = view.agent_events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::AgentJobAdmitted { job, in_flight }
+        EventKind::AgentJobAdmitted { job, in_flight, .. }
         | EventKind::AgentSlotFreed { job, in_flight, .. }
         | EventKind::AgentJobRejected { job, in_flight, .. } => Some((e.at_us, job, *in_flight)),
         _ => None,

@@ -1,6 +1,10 @@
-//! Reports for people and for CI: the human summary ([`human`]), the
-//! `--json` document ([`json`]) and the `--junit` XML ([`junit`]).
+//! Reports for people and for CI: the human summary ([`human`]) and its
+//! aligned run lines ([`line`]), the
+//! `--json` document ([`json`]) and the `--junit` XML ([`junit`]); the
+//! submissions behind an unmet expectation ([`worst`]).
 
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod line;
+pub mod worst;

@@ -361,6 +361,7 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentJobAdmitted {
                 job: job.into(),
+                sub: None,
                 in_flight,
             },
         )
@@ -372,6 +373,7 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentJobRejected {
                 job: job.into(),
+                sub: None,
                 code: code.into(),
                 in_flight,
             },
@@ -384,8 +386,10 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentSlotFreed {
                 job: job.into(),
+                sub: None,
                 in_flight,
                 cancelled: false,
+                why: "completed".into(),
             },
         )
     }

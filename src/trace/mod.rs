@@ -14,7 +14,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
-pub use event::{Event, EventKind, FaultAction, JobKind, Phase, Terminal};
+pub use event::{Event, EventKind, FREED_WHY, FaultAction, JobKind, Phase, Terminal};
 pub use view::{ADMISSION_CODES, BackendCall, JobSend, JobView, Seen, SessionView, TraceView};
 
 /// Where an event came from; orders events that share a timestamp.

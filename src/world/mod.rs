@@ -6,9 +6,11 @@
 //!
 //! Files: [`hosts`] (the host closures), [`connector`] (the agent's network),
 //! [`faults`] (the fault schedule), [`settle`] (the quiet-phase predicate),
-//! [`collect`] (records → trace), [`observer`] (agent events), [`seeds`],
+//! [`collect`] (records → trace), [`observer`] (agent events), [`agent_subs`]
+//! (which submission each agent job event concerns), [`seeds`],
 //! [`clock`], [`panics`].
 
+pub mod agent_subs;
 pub mod clock;
 pub mod collect;
 pub mod connector;

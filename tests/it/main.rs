@@ -2,8 +2,10 @@
 
 mod cli;
 mod determinism;
+mod explain;
 mod library;
 mod oracle;
+mod pty;
 mod scenario;
 mod support;
 mod world;
