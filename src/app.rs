@@ -1,14 +1,17 @@
 //! The commands behind the CLI, writing to the given output streams and
 //! returning the [`Outcome`] that `main` turns into the exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command, RunArgs};
+use crate::live::Live;
 use crate::report;
+use crate::report::line::Columns;
 use crate::runner::{RunOptions, RunReport};
 use crate::scenario::{self, ScenarioError};
-use crate::sweep::{self, Loaded, SeedChoice};
+use crate::sweep::{self, Loaded, SeedChoice, WorkItem};
+use crate::trace_cmd;
 
 /// How a command ended; each maps to one exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +56,8 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
     let result = match cli.command {
         Command::Run(args) => run(&args, out, err),
         Command::Check { files } => Ok(check(&files, out, err)),
-        Command::List { dir } => Ok(list(&dir, out, err)),
+        Command::List { paths } => Ok(list(&paths, out, err)),
+        Command::Trace(args) => Ok(trace_cmd::execute(&args, out, err)),
     };
     result.unwrap_or_else(|error| {
         let _ = writeln!(err, "simctl: {error}");
@@ -61,23 +65,42 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
     })
 }
 
-/// Loads every file, reporting each bad one; `None` if any was bad.
-fn load_all(files: &[PathBuf], err: &mut dyn Write) -> Option<Vec<Loaded>> {
+/// Loads every file (directories expanded), or returns every error.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<ScenarioError>> {
+    let (files, mut errors) = scenario::files::expand(paths);
     let mut loaded = Vec::new();
-    let mut bad = false;
     for file in files {
-        match scenario::load(file) {
+        match scenario::load(&file) {
             Ok(scenario) => loaded.push(Loaded {
                 file: file.display().to_string(),
                 scenario,
             }),
-            Err(error) => {
-                bad = true;
-                let _ = writeln!(err, "simctl: {error}");
-            }
+            Err(error) => errors.push(error),
         }
     }
-    (!bad).then_some(loaded)
+    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+}
+
+/// Reports bad input on `err` and, with `--json`, as a JSON object on `out`
+/// (`{"error": …, "errors": […], "exit_code": 2}`), so a script reading
+/// stdout never gets nothing.
+pub fn report_bad_input(json: bool, errors: &[String], out: &mut dyn Write, err: &mut dyn Write) {
+    for error in errors {
+        let _ = writeln!(err, "simctl: {error}");
+    }
+    if json {
+        let _ = writeln!(out, "{}", json_error(errors));
+    }
+}
+
+/// The JSON error object for bad input.
+pub fn json_error(errors: &[String]) -> String {
+    let document = serde_json::json!({
+        "error": errors.first().map_or("bad input", String::as_str),
+        "errors": errors,
+        "exit_code": Outcome::BadInput.exit_code(),
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default()
 }
 
 /// The outcome of a set of runs: harness errors first (some run went
@@ -95,8 +118,13 @@ pub fn outcome_of(reports: &[RunReport]) -> Outcome {
 }
 
 fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, OutputError> {
-    let Some(loaded) = load_all(&args.files, err) else {
-        return Ok(Outcome::BadInput);
+    let loaded = match load_all(&args.files) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            report_bad_input(args.json, &errors, out, err);
+            return Ok(Outcome::BadInput);
+        }
     };
     let choice = SeedChoice {
         single: args.seed,
@@ -113,13 +141,11 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
         check_determinism: args.check_determinism,
     };
     let threads = args.jobs.map_or_else(sweep::default_threads, |n| n as usize);
-    let reports = sweep::run_all(&loaded, &items, options, threads);
+    let reports = run_live(&loaded, &items, options, threads, err);
     let outcome = outcome_of(&reports);
-    if let Some(path) = &args.trace {
-        write_traces(path, &reports)?;
-    }
-    if let Some(path) = &args.junit {
-        write_file(path, report::junit::render(&reports).as_bytes())?;
+    if let Err(error) = write_outputs(args, &reports) {
+        report_bad_input(args.json, &[error.to_string()], out, err);
+        return Ok(Outcome::BadInput);
     }
     let text = if args.json {
         report::json::render(&reports, outcome.exit_code())
@@ -128,6 +154,35 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
     };
     let _ = writeln!(out, "{}", text.trim_end());
     Ok(outcome)
+}
+
+/// Runs the sweep, showing each run as it finishes (see [`crate::live`]).
+fn run_live(
+    loaded: &[Loaded],
+    items: &[WorkItem],
+    options: RunOptions,
+    threads: usize,
+    err: &mut dyn Write,
+) -> Vec<RunReport> {
+    let names = items
+        .iter()
+        .map(|i| (loaded[i.scenario].scenario.name.as_str(), i.seed));
+    let columns = Columns::of(names, options.check_determinism);
+    let terminal = std::io::stderr().is_terminal();
+    let mut live = Live::new(items.len(), columns, terminal, err);
+    let reports = sweep::run_all_streaming(loaded, items, options, threads, &mut |r| live.finished(r));
+    live.finish();
+    reports
+}
+
+fn write_outputs(args: &RunArgs, reports: &[RunReport]) -> Result<(), OutputError> {
+    if let Some(path) = &args.trace {
+        write_traces(path, reports)?;
+    }
+    if let Some(path) = &args.junit {
+        write_file(path, report::junit::render(reports).as_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
@@ -172,12 +227,20 @@ fn write_traces(path: &Path, reports: &[RunReport]) -> Result<(), OutputError> {
     Ok(())
 }
 
-fn check(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+    let (files, errors) = scenario::files::expand(paths);
     let mut outcome = Outcome::Pass;
+    for error in errors {
+        outcome = Outcome::BadInput;
+        let _ = writeln!(err, "simctl: {error}");
+    }
     for file in files {
-        match scenario::load(file) {
+        match scenario::load(&file) {
             Ok(s) => {
                 let _ = writeln!(out, "ok   {} ({})", file.display(), s.name);
+                for warning in scenario::warn::warnings(&s) {
+                    let _ = writeln!(err, "simctl: warning: {}: {warning}", file.display());
+                }
             }
             Err(error) => {
                 outcome = Outcome::BadInput;
@@ -188,24 +251,18 @@ fn check(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> Outcome
     outcome
 }
 
-fn list(dir: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(source) => {
-            let error = ScenarioError::Read {
-                file: dir.display().to_string(),
-                source,
-            };
-            let _ = writeln!(err, "simctl: {error}");
-            return Outcome::BadInput;
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
+/// Where `simctl list` looks without an argument.
+pub const LIST_DIR_DEFAULT: &str = "scenarios";
+
+fn list(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+    let default = [PathBuf::from(LIST_DIR_DEFAULT)];
+    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let (files, errors) = scenario::files::expand(paths);
     let mut outcome = Outcome::Pass;
+    for error in errors {
+        outcome = Outcome::BadInput;
+        let _ = writeln!(err, "simctl: {error}");
+    }
     for file in files {
         match scenario::load(&file) {
             Ok(s) => {

@@ -1,4 +1,5 @@
-//! The command line: `simctl run`, `simctl check`, `simctl list`, and the
+//! The command line: `simctl run`, `simctl check`, `simctl list`,
+//! `simctl trace`, and the
 //! parsers of `--seeds A..B` and `--shard i/n`.
 
 use std::ops::Range;
@@ -36,17 +37,41 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the name and description of every scenario in a directory.
+    /// Print the name and description of every scenario in the given
+    /// directories (default `scenarios/`) and files.
     List {
-        /// Directory holding `*.toml` scenario files.
-        dir: PathBuf,
+        /// Directories holding `*.toml` scenario files, or scenario files
+        /// (default: `scenarios`).
+        paths: Vec<PathBuf>,
     },
+    /// Print the events of a trace (`simctl run --trace`) readably: one
+    /// submission's, or those around a moment.
+    Trace(TraceArgs),
+}
+
+/// `simctl trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A JSONL trace written by `simctl run --trace`.
+    pub file: PathBuf,
+    /// Only submission `N` (`#N` in reports), with the events of its job id
+    /// that name no submission until its id is sent again; or a job id (or its first
+    /// characters): every submission of that id.
+    #[arg(long, value_name = "N|JOB_ID")]
+    pub job: Option<String>,
+    /// Only the events within `--window` of this simulated time: `21.09s`,
+    /// `21090ms`, `21090000us` or `21.09` (seconds).
+    #[arg(long, value_name = "TIME", value_parser = crate::trace_cmd::parse_time_us)]
+    pub around: Option<u64>,
+    /// Half-width of the `--around` window.
+    #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = crate::trace_cmd::parse_time_us)]
+    pub window: u64,
 }
 
 /// `simctl run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scenario files.
+    /// Scenario files, or directories: each runs its `*.toml` files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Run this one seed (default: each scenario's own `seed`).

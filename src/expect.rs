@@ -99,6 +99,10 @@ pub struct Unmet {
     pub key: String,
     /// Expected versus measured, in one sentence.
     pub detail: String,
+    /// The submissions behind it, each with its key times (see
+    /// [`crate::report::worst`]); filled after the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub worst: Vec<String>,
 }
 
 /// How a run fared against `[expect]`.
@@ -153,6 +157,7 @@ fn check_count(report: &mut ExpectReport, key: &str, bound: &CountBound, value: 
         report.unmet.push(Unmet {
             key: key.to_owned(),
             detail: format!("expected {}, got {value}", wanted.join(" and ")),
+            worst: Vec::new(),
         });
     }
 }
@@ -170,11 +175,13 @@ fn check_percentiles(report: &mut ExpectReport, key: &str, bound: &PercentileBou
             report.unmet.push(Unmet {
                 key: full_key,
                 detail: "no samples to measure".to_owned(),
+                worst: Vec::new(),
             });
         } else if value > limit {
             report.unmet.push(Unmet {
                 key: full_key,
                 detail: format!("expected <= {limit} ms, got {value:.3} ms"),
+                worst: Vec::new(),
             });
         }
     }

@@ -10,12 +10,15 @@
 //! - [`runner`]: one scenario and seed → world → oracle → [`runner::RunReport`].
 //! - [`wall`]: the wall-clock stopwatch for the speed figure (the only one).
 //! - [`sweep`]: seed ranges, shards, and runs spread over worker threads.
+//! - [`live`]: what a sweep shows on stderr while it runs.
 //! - [`report`]: the human summary, `--json` and `--junit`.
+//! - [`trace_cmd`]: `simctl trace`, a trace file's events in readable form.
 //! - [`cli`] and [`app`]: the command line and the commands behind it.
 
 pub mod app;
 pub mod cli;
 pub mod expect;
+pub mod live;
 pub mod metrics;
 pub mod oracle;
 pub mod report;
@@ -23,5 +26,6 @@ pub mod runner;
 pub mod scenario;
 pub mod sweep;
 pub mod trace;
+pub mod trace_cmd;
 pub mod wall;
 pub mod world;

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub inter_chunk_ms: Percentiles,
     /// Submission sent → its `job_done`.
     pub e2e_ms: Percentiles,
+    /// What became of the coordinator's cancels.
+    pub cancels: CancelCounts,
     pub chunks: u64,
     pub bytes: u64,
     /// Simulated time the run lasted, in ms.
@@ -87,6 +89,34 @@ pub struct Metrics {
     pub done_per_sec: f64,
     pub chunks_per_sec: f64,
     pub bytes_per_sec: f64,
+}
+
+/// What became of the coordinator's `job_cancel`s, per submission one
+/// counted for: `sent = won + lost_to_completion`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CancelCounts {
+    /// Submissions a `job_cancel` was written for.
+    pub sent: u64,
+    /// Of those, the ones for which no terminal frame was ever read: the
+    /// cancel ended the job.
+    pub won: u64,
+    /// Of those, the ones whose terminal frame was read (before the cancel
+    /// was written, or crossing it): the job ended first, the cancel lost.
+    pub lost_to_completion: u64,
+}
+
+impl CancelCounts {
+    fn count(&mut self, send: &JobSend) {
+        if send.cancel_us.is_none() {
+            return;
+        }
+        self.sent += 1;
+        if send.first_terminal().is_some() {
+            self.lost_to_completion += 1;
+        } else {
+            self.won += 1;
+        }
+    }
 }
 
 /// The outcome of one submission: its first terminal frame wins, then a
@@ -141,6 +171,7 @@ impl Metrics {
             metrics.bytes += stray.iter().map(|c| c.what).sum::<u64>();
             for send in &job.sends {
                 metrics.count(send);
+                metrics.cancels.count(send);
                 done_total += u64::from(send.is_done());
                 metrics.chunks += send.chunks.len() as u64;
                 metrics.bytes += send.chunks.iter().map(|c| c.what).sum::<u64>();
@@ -232,6 +263,8 @@ mod tests {
         assert_eq!((metrics.ttfc_ms.count, metrics.ttfc_ms.max), (2, 30.0));
         assert_eq!((metrics.e2e_ms.count, metrics.e2e_ms.max), (1, 100.0));
         assert_eq!((metrics.chunks, metrics.bytes), (2, 5));
+        let cancels = metrics.cancels;
+        assert_eq!((cancels.sent, cancels.won, cancels.lost_to_completion), (1, 1, 0));
     }
 
     /// Outcomes, error codes, latencies and bytes are counted from the trace.

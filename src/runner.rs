@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::expect::{ExpectReport, Unmet, check, oracle_config};
 use crate::metrics::Metrics;
 use crate::oracle::{Verdict, judge_view};
+use crate::report::worst;
 use crate::scenario::Scenario;
 use crate::scenario::model::SkipRule;
 use crate::scenario::swarm::{self, SwarmDraw};
@@ -175,6 +176,7 @@ fn undrawable(file: &str, scenario: &Scenario, seed: u64, why: &str) -> RunRepor
             unmet: vec![Unmet {
                 key: "swarm".to_owned(),
                 detail: format!("this seed's draw is not a valid scenario: {why}"),
+                worst: Vec::new(),
             }],
         },
         metrics: Metrics::default(),
@@ -198,7 +200,8 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
     let skip: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
     let verdict = judge_view(&view, &oracle_config(scenario), &skip);
     let metrics = Metrics::of(&view);
-    let expect = check(scenario, &metrics);
+    let mut expect = check(scenario, &metrics);
+    worst::annotate(&mut expect, &view, scenario, &metrics);
     let trace_hash = trace.hash();
     let determinism = options.check_determinism.then(|| {
         let again = run_world(scenario, seed).map(|run| run.trace).unwrap_or_default();

@@ -2,12 +2,12 @@
 //! `--shard`, spread over worker threads. Each run is single-threaded and
 //! independent (its own turmoil simulation on its own thread), so running
 //! several in parallel cannot change any of them. Results come back in work
-//! list order whatever the thread timing.
+//! list order whatever the thread timing; each is also handed to the caller
+//! as soon as it finishes, for live output.
 
-use std::io::{IsTerminal, Write};
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use crate::cli::Shard;
 use crate::runner::{RunOptions, RunReport, run_one};
@@ -59,90 +59,57 @@ pub fn work_list(scenarios: &[Loaded], choice: &SeedChoice) -> Vec<WorkItem> {
     items
 }
 
-/// Draws a `[###---] done/total` bar, redrawn in place after every run.
-pub struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    /// Where the bar is drawn (stderr in the CLI); `None` draws nothing.
-    /// Locked by whichever worker finished a run, for one redraw.
-    sink: Option<Mutex<Box<dyn Write + Send>>>,
-}
-
-/// Width of the progress bar, in characters.
-const PROGRESS_BAR_WIDTH: usize = 30;
-
-impl Progress {
-    /// A bar drawn into `sink`.
-    pub fn new(total: usize, sink: Option<Box<dyn Write + Send>>) -> Self {
-        Self {
-            total,
-            done: AtomicUsize::new(0),
-            sink: sink.map(Mutex::new),
-        }
-    }
-
-    /// A bar on stderr when stderr is a terminal and there is more than one
-    /// run; nothing otherwise (CI logs stay clean).
-    pub fn on_stderr(total: usize) -> Self {
-        let terminal = total > 1 && std::io::stderr().is_terminal();
-        Self::new(
-            total,
-            terminal.then(|| Box::new(std::io::stderr()) as Box<dyn Write + Send>),
-        )
-    }
-
-    /// Counts one finished run and redraws.
-    pub fn tick(&self, failed: bool) {
-        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-        let Some(sink) = &self.sink else { return };
-        let filled = (done * PROGRESS_BAR_WIDTH / self.total.max(1)).min(PROGRESS_BAR_WIDTH);
-        let bar: String = "#".repeat(filled) + &"-".repeat(PROGRESS_BAR_WIDTH - filled);
-        let mark = if failed { " (a run failed)" } else { "" };
-        let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-        // Progress is best effort: a closed stderr must not stop the runs.
-        let _ = write!(sink, "\r[{bar}] {done}/{}{mark}", self.total);
-        if done == self.total {
-            let _ = writeln!(sink);
-        }
-        let _ = sink.flush();
-    }
-}
+/// Most finished reports waiting for the calling thread to take them. A
+/// worker that finds the queue full waits; the calling thread only stores a
+/// report and writes a line or two per run, so the queue rarely fills.
+pub const FINISHED_QUEUE_MAX: usize = 64;
 
 /// Runs every item on up to `threads` worker threads; reports are returned
 /// in the order of `items`.
 pub fn run_all(scenarios: &[Loaded], items: &[WorkItem], options: RunOptions, threads: usize) -> Vec<RunReport> {
+    run_all_streaming(scenarios, items, options, threads, &mut |_| {})
+}
+
+/// [`run_all`], and `on_done` sees each report as soon as its run
+/// finishes (in finishing order), on the calling thread: workers never
+/// touch an output stream, so nothing they do can wait on the caller.
+pub fn run_all_streaming(
+    scenarios: &[Loaded],
+    items: &[WorkItem],
+    options: RunOptions,
+    threads: usize,
+    on_done: &mut dyn FnMut(&RunReport),
+) -> Vec<RunReport> {
     let next = AtomicUsize::new(0);
-    let progress = Progress::on_stderr(items.len());
-    // One slot per item, filled by whichever worker ran it.
-    let results: Mutex<Vec<Option<RunReport>>> = Mutex::new(vec![None; items.len()]);
-    let worker = || {
-        loop {
-            let index = next.fetch_add(1, Ordering::SeqCst);
-            let Some(item) = items.get(index) else { return };
-            let loaded = &scenarios[item.scenario];
-            let report = run_one(&loaded.file, &loaded.scenario, item.seed, options);
-            progress.tick(!report.passed());
-            results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(report);
-        }
-    };
     let threads = threads.clamp(1, items.len().max(1));
-    if threads == 1 {
-        worker();
-    } else {
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                // Worker threads live outside any simulation: each run builds
-                // its own single-threaded world on the thread that runs it.
-                scope.spawn(worker);
-            }
-        });
-    }
-    results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut results: Vec<Option<RunReport>> = vec![None; items.len()];
+    // Workers → calling thread: `(index into items, report)`, bounded.
+    let (finished_tx, finished_rx) = mpsc::sync_channel::<(usize, RunReport)>(FINISHED_QUEUE_MAX);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (next, finished_tx) = (&next, finished_tx.clone());
+            // Worker threads live outside any simulation: each run builds
+            // its own single-threaded world on the thread that runs it.
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(index) else { return };
+                    let loaded = &scenarios[item.scenario];
+                    let report = run_one(&loaded.file, &loaded.scenario, item.seed, options);
+                    if finished_tx.send((index, report)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // The receive loop below ends when the last worker drops its sender.
+        drop(finished_tx);
+        for (index, report) in finished_rx {
+            on_done(&report);
+            results[index] = Some(report);
+        }
+    });
+    results.into_iter().flatten().collect()
 }
 
 /// Worker threads to use by default: one per core.
@@ -153,41 +120,32 @@ pub fn default_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::scenario;
 
-    /// A writer whose bytes the test can read back.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+    fn small() -> Loaded {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/small.toml");
+        Loaded {
+            file: file.to_owned(),
+            scenario: scenario::load(std::path::Path::new(file)).expect("fixture loads"),
         }
     }
 
-    /// The bar fills in proportion, marks failures and ends its line when done.
+    /// Every run is reported to `on_done` once, and the reports come back in
+    /// work list order whatever the finishing order.
     #[test]
-    fn progress_bar_fills_and_ends_the_line() {
-        let shared = Shared::default();
-        let progress = Progress::new(2, Some(Box::new(shared.clone())));
-        progress.tick(false);
-        progress.tick(true);
-        let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
-        let half = format!("\r[{}{}] 1/2", "#".repeat(15), "-".repeat(15));
-        assert!(text.starts_with(&half), "{text:?}");
-        assert!(
-            text.ends_with(&format!("\r[{}] 2/2 (a run failed)\n", "#".repeat(30))),
-            "{text:?}"
-        );
-    }
-
-    /// Without a sink, ticking draws nothing and does not fail.
-    #[test]
-    fn no_sink_draws_nothing() {
-        Progress::new(3, None).tick(false);
+    fn reports_stream_once_each_and_return_in_order() {
+        let loaded = [small()];
+        let choice = SeedChoice {
+            range: Some(1..4),
+            ..SeedChoice::default()
+        };
+        let items = work_list(&loaded, &choice);
+        let mut streamed = Vec::new();
+        let reports = run_all_streaming(&loaded, &items, RunOptions::default(), 2, &mut |r| {
+            streamed.push(r.seed)
+        });
+        streamed.sort_unstable();
+        assert_eq!(streamed, vec![1, 2, 3]);
+        assert_eq!(reports.iter().map(|r| r.seed).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 }

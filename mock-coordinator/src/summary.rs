@@ -7,7 +7,7 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::record::{JobOutcome, JobRecord};
+use crate::record::{JobOutcome, JobRecord, Terminal};
 use crate::state::LogState;
 
 /// Significant decimal digits kept by the histograms.
@@ -39,7 +39,8 @@ pub struct Summary {
     pub time_to_first_chunk: LatencyStats,
     /// Gap between consecutive chunks of one job.
     pub inter_chunk_gap: LatencyStats,
-    /// Job written → its first terminal frame.
+    /// Job written → its `job_done`, for jobs whose first terminal frame is
+    /// `job_done` (the same definition as simctl's `end-to-end`).
     pub end_to_end: LatencyStats,
     pub chunks_total: u64,
     pub bytes_total: u64,
@@ -115,7 +116,14 @@ impl Summary {
             if let Some(c) = job.chunks.first() {
                 ttfc.record(c.at_us.saturating_sub(sent_us));
             }
-            if let Some(t) = job.terminals.first() {
+            // End to end as simctl measures it: only a job whose first
+            // terminal frame is `job_done` (an early `job_error` would pull
+            // the latency of completed work down).
+            if let Some(t) = job
+                .terminals
+                .first()
+                .filter(|t| matches!(t.frame, Terminal::Done { .. }))
+            {
                 e2e.record(t.at_us.saturating_sub(sent_us));
             }
         }
@@ -168,7 +176,7 @@ impl fmt::Display for Summary {
         writeln!(f, "error codes: {}", counts(&self.error_codes))?;
         latency_line(f, "time to first chunk", &self.time_to_first_chunk)?;
         latency_line(f, "inter-chunk gap", &self.inter_chunk_gap)?;
-        latency_line(f, "end to end", &self.end_to_end)?;
+        latency_line(f, "end to end (done)", &self.end_to_end)?;
         writeln!(
             f,
             "throughput: {} chunks ({:.1}/s), {} bytes ({:.1}/s) over {:.3} s",

@@ -84,9 +84,10 @@ fn check_stream_closed(
         if end_us > cancel_us + bound_us {
             let detail = match call.end_us {
                 Some(end) => format!(
-                    "{}: backend stream closed {:.1} ms after the cancel",
+                    "{}: backend stream closed {:.1} ms after the cancel (bound {:.1} ms)",
                     send.label(),
-                    (end - cancel_us) as f64 / 1e3
+                    (end - cancel_us) as f64 / 1e3,
+                    bound_us as f64 / 1e3
                 ),
                 None => format!("{}: backend stream never closed after the cancel", send.label()),
             };

@@ -39,7 +39,7 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig, tally: &mut
         }
         last_us = event.at_us;
         let (job, reported) = match &event.kind {
-            EventKind::AgentJobAdmitted { job, in_flight } => {
+            EventKind::AgentJobAdmitted { job, in_flight, .. } => {
                 taken += 1;
                 (job, *in_flight)
             }
@@ -47,7 +47,9 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig, tally: &mut
                 taken = taken.saturating_sub(1);
                 (job, *in_flight)
             }
-            EventKind::AgentJobRejected { job, code, in_flight } => {
+            EventKind::AgentJobRejected {
+                job, code, in_flight, ..
+            } => {
                 if code == "out_of_capacity" {
                     tally.judge();
                 }

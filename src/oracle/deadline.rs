@@ -132,13 +132,19 @@ fn check_terminal(
 ) {
     let label = send.label();
     let Some(terminal) = send.first_terminal() else {
-        let detail = format!("{label}: no terminal frame by deadline + slack");
+        let detail = format!(
+            "{label}: no terminal frame within {:.1} ms past the deadline (slack, plus time the coordinator could not read): none came at all",
+            limit_us.saturating_sub(deadline_us) as f64 / 1e3
+        );
         found.push(Violation::new(ENFORCED.name, Some(job), limit_us, detail));
         return;
     };
     if terminal.at_us > limit_us {
         let late_ms = (terminal.at_us - deadline_us) as f64 / 1e3;
-        let detail = format!("{label}: terminal frame arrived {late_ms:.1} ms after the deadline");
+        let detail = format!(
+            "{label}: terminal frame arrived {late_ms:.1} ms after the deadline, allowed {:.1} ms",
+            limit_us.saturating_sub(deadline_us) as f64 / 1e3
+        );
         found.push(Violation::new(ENFORCED.name, Some(job), terminal.at_us, detail));
         return;
     }
@@ -168,7 +174,14 @@ fn check_terminal(
 
 fn check_stream(job: &str, send: &JobSend, call: &BackendCall, limit_us: u64, found: &mut Vec<Violation>) {
     if call.end_us.is_none_or(|end| end > limit_us) {
-        let detail = format!("{}: backend stream still open at deadline + slack", send.label());
+        let closed = call.end_us.map_or_else(
+            || "it never closed".to_owned(),
+            |end| format!("it closed {:.1} ms later", end.saturating_sub(limit_us) as f64 / 1e3),
+        );
+        let detail = format!(
+            "{}: backend stream still open at deadline + slack: {closed}",
+            send.label()
+        );
         found.push(Violation::new(ENFORCED.name, Some(job), limit_us, detail));
     }
 }

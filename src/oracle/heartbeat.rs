@@ -68,9 +68,10 @@ fn check_session(
                 None,
                 beat.at_us,
                 format!(
-                    "no heartbeat for {:.1} ms on conn {}",
+                    "no heartbeat for {:.1} ms on conn {} (allowed {:.1} ms: interval + tolerance)",
                     gap_us as f64 / 1e3,
-                    session.conn
+                    session.conn,
+                    (interval_us + tolerance_us) as f64 / 1e3
                 ),
             ));
         }
@@ -81,9 +82,10 @@ fn check_session(
                 None,
                 beat.at_us,
                 format!(
-                    "heartbeat only {:.1} ms after the previous one on conn {}",
+                    "heartbeat only {:.1} ms after the previous one on conn {} (at least {:.1} ms: interval - tolerance)",
                     gap_us as f64 / 1e3,
-                    session.conn
+                    session.conn,
+                    interval_us.saturating_sub(tolerance_us) as f64 / 1e3
                 ),
             ));
         }
@@ -92,9 +94,10 @@ fn check_session(
     let open_to_the_end = session.closed_us.is_none() && judged_until == end_us;
     if open_to_the_end && end_us - previous_us > interval_us + tolerance_us + all.covered_us(previous_us, end_us) {
         let detail = format!(
-            "no heartbeat for the last {:.1} ms of conn {}",
+            "no heartbeat for the last {:.1} ms of conn {} (allowed {:.1} ms: interval + tolerance)",
             (end_us - previous_us) as f64 / 1e3,
-            session.conn
+            session.conn,
+            (interval_us + tolerance_us) as f64 / 1e3
         );
         found.push(Violation::new(rule, None, end_us, detail));
     }

@@ -43,8 +43,12 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig, tally: &mut T
             }
             tally.judge();
             if decided_us.is_none_or(|decided| decided > due_us) {
+                let took = decided_us.map_or_else(
+                    || "none came".to_owned(),
+                    |decided| format!("it took {:.1} ms", decided.saturating_sub(send.at_us) as f64 / 1e3),
+                );
                 let detail = format!(
-                    "{} sent while the coordinator was not reading; no admission decision within {} ms",
+                    "{} sent while the coordinator was not reading; no admission decision within {} ms: {took}",
                     send.label(),
                     config.bounds.inbound_decision_ms
                 );

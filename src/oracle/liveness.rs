@@ -49,7 +49,17 @@ fn reconnects(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec
             tally.excuse("the run ended before the bound");
         }
         if !ready && judged {
-            let detail = format!("no session reached steady state within {bound_ms} ms after {what} healed");
+            let next_ready = view
+                .sessions
+                .values()
+                .filter_map(|s| s.ready_us)
+                .filter(|r| *r >= healed_us)
+                .min();
+            let took = next_ready.map_or_else(
+                || "none did by the end of the run".to_owned(),
+                |r| format!("the next one took {:.1} ms", (r - healed_us) as f64 / 1e3),
+            );
+            let detail = format!("no session reached steady state within {bound_ms} ms after {what} healed: {took}");
             found.push(Violation::new(
                 RECONNECTS.name,
                 None,

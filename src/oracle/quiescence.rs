@@ -36,7 +36,7 @@ fn in_flight_zero(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
     tally.judge_n(1 + view.backend_calls.iter().filter(|c| c.is_execution()).count() as u64);
     let mut found = Vec::new();
     let last = view.agent_events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::AgentJobAdmitted { job, in_flight }
+        EventKind::AgentJobAdmitted { job, in_flight, .. }
         | EventKind::AgentSlotFreed { job, in_flight, .. }
         | EventKind::AgentJobRejected { job, in_flight, .. } => Some((e.at_us, job, *in_flight)),
         _ => None,

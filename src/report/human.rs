@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use super::line::{Columns, run_line, status};
 use crate::metrics::{Metrics, OUTCOME_KEYS, Percentiles};
 use crate::runner::RunReport;
 
@@ -15,8 +16,9 @@ pub fn render(reports: &[RunReport]) -> String {
     if let [single] = reports {
         full(&mut out, single);
     } else {
+        let columns = Columns::of_reports(reports);
         for report in reports {
-            line(&mut out, report);
+            let _ = writeln!(out, "{}", run_line(report, &columns));
         }
         for report in reports.iter().filter(|r| !r.passed() || r.nondeterministic()) {
             out.push('\n');
@@ -25,36 +27,6 @@ pub fn render(reports: &[RunReport]) -> String {
         totals(&mut out, reports);
     }
     out
-}
-
-fn status(report: &RunReport) -> &'static str {
-    if report.harness_error.is_some() {
-        "HARNESS ERROR"
-    } else if report.nondeterministic() {
-        "NONDETERMINISTIC"
-    } else if report.passed() {
-        "PASS"
-    } else {
-        "FAIL"
-    }
-}
-
-fn line(out: &mut String, r: &RunReport) {
-    let _ = writeln!(
-        out,
-        "{:<16} {} seed {:<6} {} jobs, {} violation(s), {} unmet, trace {} ({:.0}x)",
-        status(r),
-        r.scenario,
-        r.seed,
-        r.metrics.outcomes.get("jobs").copied().unwrap_or(0),
-        r.verdict.violations.len(),
-        r.expect.unmet.len(),
-        short_hash(&r.trace_hash),
-        r.speed()
-    );
-    if !r.swarm.is_empty() {
-        let _ = writeln!(out, "{:<16} swarm: {}", "", swarm_draws(r));
-    }
 }
 
 /// A swarm run's drawn values, `key = value` in `[swarm]` order.
@@ -79,10 +51,6 @@ fn totals(out: &mut String, reports: &[RunReport]) {
     );
 }
 
-fn short_hash(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
-}
-
 fn full(out: &mut String, r: &RunReport) {
     let _ = writeln!(out, "{} {} (seed {}) — {}", status(r), r.scenario, r.seed, r.file);
     if let Some(error) = &r.harness_error {
@@ -96,7 +64,12 @@ fn full(out: &mut String, r: &RunReport) {
     let m = &r.metrics;
     let _ = writeln!(
         out,
-        "  throughput   {:.2} jobs done/s, {:.1} chunks/s, {:.1} KiB/s over {:.3} s simulated",
+        "  cancels      sent {}, won {}, lost to completion {}",
+        m.cancels.sent, m.cancels.won, m.cancels.lost_to_completion
+    );
+    let _ = writeln!(
+        out,
+        "  throughput   {:.2} jobs done/s, {:.1} chunks/s, {:.1} KiB/s over {:.3} s (simulated, to the last event)",
         m.done_per_sec,
         m.chunks_per_sec,
         m.bytes_per_sec / 1024.0,
@@ -134,7 +107,7 @@ fn full(out: &mut String, r: &RunReport) {
     );
     let _ = writeln!(
         out,
-        "  speed        {:.0}x ({:.3} s simulated in {:.3} s wall)",
+        "  speed        {:.0}x ({:.3} s simulated, scripted phase + settling, in {:.3} s wall)",
         r.speed(),
         r.sim_ms / 1e3,
         r.wall_ms / 1e3
@@ -190,6 +163,10 @@ fn latency(out: &mut String, m: &Metrics) {
             "               {name:<12} {p50:>9.1} {p90:>9.1} {p99:>9.1} {max:>9.1} {count:>7}"
         );
     }
+    let _ = writeln!(
+        out,
+        "               (end-to-end: job written → its job_done; jobs that ended job_done only)"
+    );
 }
 
 fn determinism(out: &mut String, r: &RunReport) {
@@ -225,6 +202,9 @@ fn failures(out: &mut String, r: &RunReport) {
     }
     for u in &r.expect.unmet {
         let _ = writeln!(out, "  UNMET        expect.{}: {}", u.key, u.detail);
+        for worst in &u.worst {
+            let _ = writeln!(out, "                 {worst}");
+        }
     }
     if !r.passed() || r.nondeterministic() {
         let _ = writeln!(out, "  replay       {}", r.replay_command());

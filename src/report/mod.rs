@@ -1,9 +1,12 @@
-//! Reports for people and for CI: the human summary ([`human`]), the
-//! `--json` document ([`json`]) and the `--junit` XML ([`junit`]); what
-//! each rule judged, for both ([`judged`]; `--json` carries the verdict's
-//! tallies as they are).
+//! Reports for people and for CI: the human summary ([`human`]) and its
+//! aligned run lines ([`line`]), the `--json` document ([`json`]) and the
+//! `--junit` XML ([`junit`]); what each rule judged, for both ([`judged`];
+//! `--json` carries the verdict's tallies as they are); the submissions
+//! behind an unmet expectation ([`worst`]).
 
 pub mod human;
 pub mod json;
 pub mod judged;
 pub mod junit;
+pub mod line;
+pub mod worst;

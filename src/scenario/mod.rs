@@ -1,15 +1,18 @@
 //! Scenario files: the schema ([`model`]), reading and error locations
-//! ([`load`], [`locate`], [`error`]), cross-checks ([`validate`]) and the
+//! ([`load`], [`locate`], [`error`]), paths given ([`files`]), cross-checks ([`validate`]) and the
 //! agent configuration a scenario implies ([`agent`]), and the values a
-//! swarm scenario draws per run seed ([`swarm`]).
+//! swarm scenario draws per run seed ([`swarm`]); [`warn`]: what loads but
+//! may never happen.
 
 pub mod agent;
 pub mod error;
+pub mod files;
 pub mod load;
 pub mod locate;
 pub mod model;
 pub mod swarm;
 pub mod validate;
+pub mod warn;
 
 pub use error::ScenarioError;
 pub use load::{SCENARIO_BYTES_MAX, load, parse};

@@ -239,9 +239,10 @@ fn find_scalar(root: &DeValue<'_>, key: &str) -> Result<(Range<usize>, Written),
     }
     let unknown = || {
         format!(
-            "unknown target key `{key}`: this file writes no such value (a target names a \
-             number, string or boolean the file sets, e.g. `agent.max_concurrent` or \
-             `coordinator.arrivals[0].rate_per_sec`)"
+            "unknown target key `{key}`: this file writes no such value. A target must be \
+             written in the file first, even where it has a default (write `{key} = …` in its \
+             table; that value stands for runs without [swarm]); it names a number, string or \
+             boolean, e.g. `agent.max_concurrent` or `coordinator.arrivals[0].rate_per_sec`"
         )
     };
     let mut current = root;

@@ -79,7 +79,16 @@ fn check_agent(scenario: &Scenario, found: &mut Vec<Problem>) {
     for host in scenario.agent.allow_models.keys() {
         if !hosts.contains(host.as_str()) {
             let path = root("agent").key("allow_models").key(host);
-            found.push(problem(path, format!("no [[backends]] entry has host {host:?}")));
+            let valid: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+            let message = format!(
+                "no [[backends]] entry has host {host:?} (backend hosts: {})",
+                if valid.is_empty() {
+                    "none".to_owned()
+                } else {
+                    valid.join(", ")
+                }
+            );
+            found.push(problem(path, message));
         }
     }
     if let Err(err) = agent_config(scenario).validate(true) {
@@ -202,7 +211,7 @@ fn check_fault_shape(scenario: &Scenario, i: usize, hosts: &BTreeSet<&str>, foun
             Some(ends) => {
                 for (j, end) in ends.iter().enumerate() {
                     if !hosts.contains(end.as_str()) {
-                        found.push(problem(path.key("between").index(j), format!("unknown host {end:?}")));
+                        found.push(problem(path.key("between").index(j), unknown_host(end, hosts)));
                     }
                 }
             }
@@ -217,11 +226,17 @@ fn check_fault_shape(scenario: &Scenario, i: usize, hosts: &BTreeSet<&str>, foun
         match &fault.host {
             None => found.push(problem(path, format!("`{action}` needs `host`"))),
             Some(host) if !hosts.contains(host.as_str()) => {
-                found.push(problem(path.key("host"), format!("unknown host {host:?}")))
+                found.push(problem(path.key("host"), unknown_host(host, hosts)))
             }
             Some(_) => {}
         }
     }
+}
+
+/// `unknown host "x" (hosts: "agent", "coordinator", "vllm-1")`.
+fn unknown_host(host: &str, hosts: &BTreeSet<&str>) -> String {
+    let valid: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+    format!("unknown host {host:?} (hosts: {})", valid.join(", "))
 }
 
 fn link_key(ends: &[String]) -> (String, String) {

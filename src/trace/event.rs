@@ -129,6 +129,21 @@ pub struct HeartbeatFigures {
     pub last_error_code: Option<String>,
 }
 
+/// Every value of [`EventKind::AgentSlotFreed`]'s `why`: finished with
+/// `job_done`; with `backend_timeout` at or past the deadline; with another
+/// `job_error` (`error:<code>`); by a coordinator `job_cancel`; by the end
+/// of its session; finished, but its terminal frame never read; or not
+/// matched to any submission.
+pub const FREED_WHY: &[&str] = &[
+    "completed",
+    "deadline",
+    "error:<code>",
+    "cancelled",
+    "session_end",
+    "finished_unread",
+    "unknown",
+];
+
 /// Everything that can appear in a trace.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
@@ -251,15 +266,32 @@ pub enum EventKind {
     AgentSessionStarted { session: u64 },
     /// The agent ended a session and freed its jobs.
     AgentSessionEnded { session: u64, reason: String },
-    /// A job took a slot.
-    AgentJobAdmitted { job: String, in_flight: u64 },
-    /// A job was rejected without taking a slot.
-    AgentJobRejected { job: String, code: String, in_flight: u64 },
-    /// A job released its slot.
+    /// A job took a slot. The agent names only the id; `sub` is the
+    /// submission the harness matched the decision to (see
+    /// `world::agent_subs`), `None` when none fits.
+    AgentJobAdmitted {
+        job: String,
+        sub: Option<u64>,
+        in_flight: u64,
+    },
+    /// A job was rejected without taking a slot; `sub` as for
+    /// [`EventKind::AgentJobAdmitted`].
+    AgentJobRejected {
+        job: String,
+        sub: Option<u64>,
+        code: String,
+        in_flight: u64,
+    },
+    /// A job released its slot. `sub` is the submission that took it;
+    /// `cancelled` is the agent's word (the job was stopped, not finished);
+    /// `why` is what freed it, as the harness reads the trace: one of
+    /// [`FREED_WHY`].
     AgentSlotFreed {
         job: String,
+        sub: Option<u64>,
         in_flight: u64,
         cancelled: bool,
+        why: String,
     },
     /// Outbound bytes queued but not yet handed to the socket.
     AgentOutboundQueued { bytes: u64, frames: u64 },

@@ -380,6 +380,7 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentJobAdmitted {
                 job: job.into(),
+                sub: None,
                 in_flight,
             },
         )
@@ -391,6 +392,7 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentJobRejected {
                 job: job.into(),
+                sub: None,
                 code: code.into(),
                 in_flight,
             },
@@ -403,8 +405,10 @@ impl TraceBuilder {
             at_ms,
             EventKind::AgentSlotFreed {
                 job: job.into(),
+                sub: None,
                 in_flight,
                 cancelled: false,
+                why: "completed".into(),
             },
         )
     }

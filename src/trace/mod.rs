@@ -17,7 +17,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
-pub use event::{Event, EventKind, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
+pub use event::{Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
 pub use job::{ADMISSION_CODES, JobSend, JobView, Seen};
 pub use records::{BackendCall, SessionView};
 pub use view::TraceView;

@@ -3,7 +3,8 @@
 //! windows, its own violations), every backend's request records, the
 //! agent's observer events, and the harness's own events. Every job event
 //! names the submission (`JobRecord::index`) the coordinator attributed it
-//! to, so the oracle can judge each submission of a re-sent id on its own.
+//! to, so the oracle can judge each submission of a re-sent id on its own;
+//! the agent's job events get theirs from [`agent_subs`].
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use mock_coordinator::{
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
+use super::agent_subs;
 use crate::trace::{Blob, Event, EventKind, HeartbeatFigures, JobKind, Source, Terminal, Trace};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
@@ -67,7 +69,9 @@ pub fn trace_of(records: Records<'_>) -> Trace {
             .into_iter()
             .map(|(at, e)| (Source::Agent, Event::new(at, agent_event(e)))),
     );
-    Trace::merge(tagged)
+    let mut trace = Trace::merge(tagged);
+    agent_subs::attribute(&mut trace.events);
+    trace
 }
 
 /// A job's id in the trace; malformed frames without one get a stand-in.
@@ -492,6 +496,7 @@ fn agent_event(event: AgentEvent) -> EventKind {
         AgentEvent::SessionEnded { session, reason } => EventKind::AgentSessionEnded { session, reason },
         AgentEvent::JobAdmitted { job_id, in_flight } => EventKind::AgentJobAdmitted {
             job: job_id.to_string(),
+            sub: None,
             in_flight: count(in_flight),
         },
         AgentEvent::JobRejected {
@@ -500,6 +505,7 @@ fn agent_event(event: AgentEvent) -> EventKind {
             in_flight,
         } => EventKind::AgentJobRejected {
             job: job_id.to_string(),
+            sub: None,
             code: code.as_str().to_owned(),
             in_flight: count(in_flight),
         },
@@ -509,8 +515,10 @@ fn agent_event(event: AgentEvent) -> EventKind {
             cancelled,
         } => EventKind::AgentSlotFreed {
             job: job_id.to_string(),
+            sub: None,
             in_flight: count(in_flight),
             cancelled,
+            why: String::new(),
         },
         AgentEvent::OutboundQueued { bytes, frames } => EventKind::AgentOutboundQueued {
             bytes: count(bytes),

@@ -8,9 +8,11 @@
 //! [`backlog`] (keeping SYN bursts within turmoil's listen backlog),
 //! [`limits`] (a simulator limit reached: the harness error), [`faults`]
 //! (the fault schedule), [`settle`] (the quiet-phase predicate), [`collect`]
-//! (records → trace), [`observer`] (agent events), [`seeds`], [`clock`],
+//! (records → trace), [`observer`] (agent events), [`agent_subs`] (which
+//! submission each agent job event concerns), [`seeds`], [`clock`],
 //! [`panics`].
 
+pub mod agent_subs;
 pub mod backlog;
 pub mod clock;
 pub mod collect;

@@ -195,6 +195,12 @@ fn check_command_names_the_place() {
     let line = line_of(&text, "ghost");
     let expected = format!("{}:{line}:8: `faults[0].host`: unknown host \"ghost\"", file.display());
     assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+    let hosts = "(hosts: \"agent\", \"coordinator\", \"vllm-1\")";
+    assert!(
+        stderr(&output).contains(hosts),
+        "valid hosts not listed: {}",
+        stderr(&output)
+    );
 }
 
 /// A missing file exits 2, naming it.

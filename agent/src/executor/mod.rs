@@ -5,6 +5,7 @@
 //!   every guarantee below is enforced there.
 //! - [`sink`]: the `JobSink` a backend streams into.
 //! - `job`: one job's task.
+//! - [`reject_log`]: `out_of_capacity` logged at debug, summed at info.
 //!
 //! Guarantees (each has a test in `agent/tests/it/executor.rs`):
 //! 1. Exactly one terminal frame (`job_done` or `job_error`) per accepted
@@ -25,6 +26,7 @@
 
 pub mod board;
 mod job;
+pub mod reject_log;
 pub mod sink;
 
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,7 @@ use crate::observer::{AgentEvent, SharedObserver};
 use crate::protocol::{ErrorCode, JobFrame, Outbound};
 use crate::stats::Stats;
 use board::{Admission, Board, FrameKind, QueueError};
+use reject_log::{RejectTally, Summary};
 
 /// What the executor's parts share: the board, the outbound byte budget, the
 /// statistics and the clock.
@@ -55,6 +58,9 @@ pub(crate) struct Shared {
     /// Turned `true` once by [`Executor::shut_down_jobs`]; every job task
     /// watches it and ends with `job_error` `internal`.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// `out_of_capacity` rejections since the last info summary; locked
+    /// only by the read loop's `reject`, for one count.
+    rejections: Mutex<RejectTally>,
 }
 
 impl Shared {
@@ -119,6 +125,7 @@ impl Executor {
             clock,
             observer,
             shutdown: watch::Sender::new(false),
+            rejections: Mutex::new(RejectTally::default()),
         };
         Self {
             shared: Arc::new(shared),
@@ -177,7 +184,11 @@ impl Executor {
     /// Queues a `job_error` for a job that never took a slot.
     pub fn reject(&self, job_id: Uuid, code: ErrorCode, message: &str) -> Result<(), QueueError> {
         let in_flight = self.shared.board.in_flight();
-        info!(%job_id, error_code = code.as_str(), in_flight, "rejecting job");
+        if code == ErrorCode::OutOfCapacity {
+            self.log_out_of_capacity(job_id, in_flight);
+        } else {
+            info!(%job_id, error_code = code.as_str(), in_flight, "rejecting job");
+        }
         self.shared.observer.on_event(AgentEvent::JobRejected {
             job_id,
             code,
@@ -194,6 +205,27 @@ impl Executor {
         let mut stats = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.record_error(Instant::now(), self.shared.clock.unix_ms(), code);
         Ok(())
+    }
+
+    /// Logs one `out_of_capacity` rejection: at debug, and at info only as
+    /// a periodic summary (see [`reject_log`]).
+    fn log_out_of_capacity(&self, job_id: Uuid, in_flight: usize) {
+        debug!(%job_id, error_code = "out_of_capacity", in_flight, "rejecting job");
+        let mut tally = self.shared.rejections.lock().unwrap_or_else(|p| p.into_inner());
+        match tally.count(Instant::now()) {
+            Some(Summary::First) => info!(
+                in_flight,
+                "rejecting jobs out_of_capacity (at max_concurrent); further ones are summed every {}s",
+                reject_log::OUT_OF_CAPACITY_SUMMARY_EVERY_S
+            ),
+            Some(Summary::Since { count, over }) => info!(
+                rejected = count,
+                over_s = over.as_secs(),
+                in_flight,
+                "rejected jobs out_of_capacity"
+            ),
+            None => {}
+        }
     }
 
     /// Handles `job_cancel`: frees the slot, purges queued frames, stops the
