@@ -56,7 +56,9 @@ pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
         idle_timeout_ms: session.idle_timeout_ms,
         backoff_initial_ms: session.backoff_initial_ms,
         backoff_max_ms: session.backoff_max_ms,
-        attempt_wedged_ms: session.connect_timeout_ms + 2 * session.handshake_step_timeout_ms,
+        // An attempt wedges in its connect or in one handshake step (the
+        // first step that hangs fails it), never in both.
+        attempt_wedged_ms: session.connect_timeout_ms.max(session.handshake_step_timeout_ms),
         attempt_ms: ATTEMPT_ROUND_TRIPS * round_trip_ms + ATTEMPT_STEPS_MS + health_delay_ms_max(scenario),
         discovery_stall_ms: 2 * session.discovery_timeout_ms,
         round_trip_ms,

@@ -34,8 +34,9 @@ pub struct ReconnectSchedule {
     pub idle_timeout_ms: u64,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
-    /// The longest an attempt started during the disruption can hang
-    /// (`connect_timeout_ms` + 2 × `handshake_step_timeout_ms`).
+    /// The longest an attempt started during the disruption can hang: its
+    /// connect, or the one handshake step that hangs and fails it
+    /// (`max(connect_timeout_ms, handshake_step_timeout_ms)`).
     pub attempt_wedged_ms: u64,
     /// One attempt on a healthy network: discovery, connect, handshake.
     pub attempt_ms: u64,
