@@ -1,5 +1,5 @@
-//! The command line: `simctl run`, `simctl check`, `simctl list`, and the
-//! parsers of `--seeds A..B` and `--shard i/n`.
+//! The command line: `simctl run`, `simctl check`, `simctl list`,
+//! `simctl report`, and the parsers of `--seeds A..B` and `--shard i/n`.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -33,6 +33,21 @@ pub enum Command {
         /// Directory holding `*.toml` scenario files.
         dir: PathBuf,
     },
+    /// Write the HTML report of a saved trace (with its `.run.json` beside it).
+    Report(ReportArgs),
+}
+
+/// `simctl report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A trace written by `simctl run --trace`.
+    pub trace: PathBuf,
+    /// Write the page here.
+    #[arg(long, value_name = "OUT.html", required = true)]
+    pub html: PathBuf,
+    /// The run summary (default: `<trace stem>.run.json` beside the trace).
+    #[arg(long, value_name = "RUN.json")]
+    pub summary: Option<PathBuf>,
 }
 
 /// `simctl run`.
@@ -61,6 +76,11 @@ pub struct RunArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "OUT.xml")]
     pub junit: Option<PathBuf>,
+    /// Write an HTML report with a timeline here: the run's page, or for
+    /// several runs an index linking a page per failing run
+    /// (`<stem>.<scenario>.<seed>.html`).
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// Run every seed twice and fail (exit 3) if the traces differ.
     #[arg(long)]
     pub check_determinism: bool,

@@ -10,7 +10,7 @@
 //! - [`runner`]: one scenario and seed → world → oracle → [`runner::RunReport`].
 //! - [`wall`]: the wall-clock stopwatch for the speed figure (the only one).
 //! - [`sweep`]: seed ranges, shards, and runs spread over worker threads.
-//! - [`report`]: the human summary, `--json` and `--junit`.
+//! - [`report`]: the human summary, `--json`, `--junit` and the `--html` page.
 //! - [`cli`] and [`app`]: the command line and the commands behind it.
 
 pub mod app;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod html;
 mod library;
 mod oracle;
 mod scenario;
