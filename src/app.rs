@@ -4,8 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, Command, RunArgs};
-use crate::live::Live;
+use crate::cli::{Cli, Command, ReportArgs, RunArgs};
+use crate::progress::Progress;
 use crate::report;
 use crate::report::line::Columns;
 use crate::runner::{RunOptions, RunReport};
@@ -58,6 +58,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
         Command::Check { files } => Ok(check(&files, out, err)),
         Command::List { paths } => Ok(list(&paths, out, err)),
         Command::Trace(args) => Ok(trace_cmd::execute(&args, out, err)),
+        Command::Report(args) => Ok(report_html(&args, out, err)),
     };
     result.unwrap_or_else(|error| {
         let _ = writeln!(err, "simctl: {error}");
@@ -137,15 +138,23 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
         return Ok(Outcome::Pass);
     }
     let options = RunOptions {
-        keep_trace: args.trace.is_some(),
+        // A page needs its run's trace; a sweep's failing runs are run again
+        // for theirs (`report::html::write_runs`) rather than keeping all.
+        keep_trace: args.trace.is_some() || (args.html.is_some() && items.len() == 1),
         check_determinism: args.check_determinism,
     };
     let threads = args.jobs.map_or_else(sweep::default_threads, |n| n as usize);
-    let reports = run_live(&loaded, &items, options, threads, err);
+    let reports = run_with_progress(&loaded, &items, options, threads, err);
     let outcome = outcome_of(&reports);
-    if let Err(error) = write_outputs(args, &reports) {
+    if let Err(error) = write_outputs(args, &reports, &loaded) {
         report_bad_input(args.json, &[error.to_string()], out, err);
         return Ok(Outcome::BadInput);
+    }
+    if let Some(path) = &args.html {
+        if let Err(error) = report::html::write_runs(path, &loaded, &reports, threads) {
+            report_bad_input(args.json, &[error.to_string()], out, err);
+            return Ok(Outcome::BadInput);
+        }
     }
     let text = if args.json {
         report::json::render(&reports, outcome.exit_code())
@@ -156,8 +165,8 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
     Ok(outcome)
 }
 
-/// Runs the sweep, showing each run as it finishes (see [`crate::live`]).
-fn run_live(
+/// Runs the sweep, showing each run as it finishes (see [`crate::progress`]).
+fn run_with_progress(
     loaded: &[Loaded],
     items: &[WorkItem],
     options: RunOptions,
@@ -169,15 +178,15 @@ fn run_live(
         .map(|i| (loaded[i.scenario].scenario.name.as_str(), i.seed));
     let columns = Columns::of(names, options.check_determinism);
     let terminal = std::io::stderr().is_terminal();
-    let mut live = Live::new(items.len(), columns, terminal, err);
-    let reports = sweep::run_all_streaming(loaded, items, options, threads, &mut |r| live.finished(r));
-    live.finish();
+    let mut progress = Progress::new(items.len(), columns, terminal, err);
+    let reports = sweep::run_all_streaming(loaded, items, options, threads, &mut |r| progress.finished(r));
+    progress.finish();
     reports
 }
 
-fn write_outputs(args: &RunArgs, reports: &[RunReport]) -> Result<(), OutputError> {
+fn write_outputs(args: &RunArgs, reports: &[RunReport], loaded: &[Loaded]) -> Result<(), OutputError> {
     if let Some(path) = &args.trace {
-        write_traces(path, reports)?;
+        write_traces(path, reports, loaded)?;
     }
     if let Some(path) = &args.junit {
         write_file(path, report::junit::render(reports).as_bytes())?;
@@ -211,7 +220,9 @@ pub fn trace_path_for(path: &Path, report: &RunReport) -> PathBuf {
     path.with_file_name(format!("{stem}.{name}.{}.jsonl", report.seed))
 }
 
-fn write_traces(path: &Path, reports: &[RunReport]) -> Result<(), OutputError> {
+/// Writes each run's trace, and beside it the run's summary
+/// (`<trace stem>.run.json`) that `simctl report` reads.
+fn write_traces(path: &Path, reports: &[RunReport], loaded: &[Loaded]) -> Result<(), OutputError> {
     for report in reports {
         let Some(trace) = &report.trace else { continue };
         let target = if reports.len() == 1 {
@@ -223,8 +234,33 @@ fn write_traces(path: &Path, reports: &[RunReport]) -> Result<(), OutputError> {
         // Writing into a Vec cannot fail.
         let _ = trace.write_jsonl(&mut bytes);
         write_file(&target, &bytes)?;
+        if let Some((_, scenario)) = report::html::write::scenario_for(loaded, report) {
+            let summary = report::html::RunSummary::of(report, scenario).to_json();
+            write_file(&report::html::summary_path_for(&target), summary.as_bytes())?;
+        }
     }
     Ok(())
+}
+
+/// `simctl report TRACE --html OUT`: the page of a saved trace.
+fn report_html(args: &ReportArgs, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+    match report::html::write_saved(&args.trace, &args.html, args.summary.as_deref()) {
+        Ok(page) => {
+            if page.summary.is_none() {
+                let _ = writeln!(
+                    err,
+                    "simctl: no run summary beside {}: the page has no verdict or [expect] table",
+                    args.trace.display()
+                );
+            }
+            let _ = writeln!(out, "wrote {}", args.html.display());
+            Outcome::Pass
+        }
+        Err(error) => {
+            let _ = writeln!(err, "simctl: {error}");
+            Outcome::BadInput
+        }
+    }
 }
 
 fn check(paths: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> Outcome {

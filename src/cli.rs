@@ -1,6 +1,6 @@
 //! The command line: `simctl run`, `simctl check`, `simctl list`,
-//! `simctl trace`, and the
-//! parsers of `--seeds A..B` and `--shard i/n`.
+//! `simctl trace`, `simctl report`, and the parsers of `--seeds A..B` and
+//! `--shard i/n`.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ pub enum Command {
     /// Print the events of a trace (`simctl run --trace`) readably: one
     /// submission's, or those around a moment.
     Trace(TraceArgs),
+    /// Write the HTML report of a saved trace (with its `.run.json` beside it).
+    Report(ReportArgs),
 }
 
 /// `simctl trace`.
@@ -66,6 +68,19 @@ pub struct TraceArgs {
     /// Half-width of the `--around` window.
     #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = crate::trace_cmd::parse_time_us)]
     pub window: u64,
+}
+
+/// `simctl report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A trace written by `simctl run --trace`.
+    pub trace: PathBuf,
+    /// Write the page here.
+    #[arg(long, value_name = "OUT.html", required = true)]
+    pub html: PathBuf,
+    /// The run summary (default: `<trace stem>.run.json` beside the trace).
+    #[arg(long, value_name = "RUN.json")]
+    pub summary: Option<PathBuf>,
 }
 
 /// `simctl run`.
@@ -94,6 +109,11 @@ pub struct RunArgs {
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "OUT.xml")]
     pub junit: Option<PathBuf>,
+    /// Write an HTML report with a timeline here: the run's page, or for
+    /// several runs an index linking a page per failing run
+    /// (`<stem>.<scenario>.<seed>.html`).
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
     /// Run every seed twice and fail (exit 3) if the traces differ.
     #[arg(long)]
     pub check_determinism: bool,

@@ -10,17 +10,17 @@
 //! - [`runner`]: one scenario and seed → world → oracle → [`runner::RunReport`].
 //! - [`wall`]: the wall-clock stopwatch for the speed figure (the only one).
 //! - [`sweep`]: seed ranges, shards, and runs spread over worker threads.
-//! - [`live`]: what a sweep shows on stderr while it runs.
-//! - [`report`]: the human summary, `--json` and `--junit`.
+//! - [`progress`]: what a sweep shows on stderr while it runs.
+//! - [`report`]: the human summary, `--json`, `--junit` and the `--html` page.
 //! - [`trace_cmd`]: `simctl trace`, a trace file's events in readable form.
 //! - [`cli`] and [`app`]: the command line and the commands behind it.
 
 pub mod app;
 pub mod cli;
 pub mod expect;
-pub mod live;
 pub mod metrics;
 pub mod oracle;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod scenario;

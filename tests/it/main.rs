@@ -5,6 +5,7 @@ mod ci;
 mod cli;
 mod determinism;
 mod explain;
+mod html;
 mod library;
 mod oracle;
 mod pty;

@@ -28,8 +28,8 @@ const BAR_TICK_MS: u64 = 250;
 /// Terminal redraws per second at most.
 const BAR_REFRESH_HZ: u8 = 10;
 
-/// Live output of one sweep.
-pub struct Live<'a> {
+/// Progress output of one sweep.
+pub struct Progress<'a> {
     total: usize,
     done: usize,
     failed: usize,
@@ -52,8 +52,8 @@ enum Mode {
     Lines,
 }
 
-impl<'a> Live<'a> {
-    /// Live output for `total` runs laid out in `columns`; `terminal`:
+impl<'a> Progress<'a> {
+    /// Progress output for `total` runs laid out in `columns`; `terminal`:
     /// stderr is a terminal (draw the bar there, not into `err`).
     pub fn new(total: usize, columns: Columns, terminal: bool, err: &'a mut dyn Write) -> Self {
         let mode = match (total, terminal) {
@@ -86,7 +86,7 @@ impl<'a> Live<'a> {
                 bar.inc(1);
             }
             Mode::Lines => {
-                // Live output is best effort: a closed stderr must not stop
+                // Progress output is best effort: a closed stderr must not stop
                 // the runs.
                 let _ = writeln!(self.err, "{line}");
                 self.progress_line_if_due();

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Opens simctl's HTML reports in a real headless browser (Chromium from the
+# Debian packages, installed here if missing) and fails unless each page
+# drew every timeline lane, logged no console error and drew in under 2 s.
+# It also takes a screenshot of each page.
+#
+# Pages checked:
+#   overload-broken  a real failing run: scenarios/overload.toml with six
+#                    slots instead of four (README's FAIL example)
+#   overload-saved   the same run's page made from its saved trace
+#                    (`simctl report`)
+#   swarm            the biggest swarm run of seeds 1..30 (swarm-faults seed
+#                    17, about 19,000 events; overload has about 21,700)
+#   sweep index      `--seeds` with `--html`: the index page
+#
+# Usage: scripts/html-check.sh [OUT_DIR]   (default target/html-check)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/html-check}
+mkdir -p "$out"
+# Longest the page's own drawing may take, in ms (the issue's bound).
+render_ms_max=2000
+
+find_chromium() { command -v chromium || command -v chromium-browser || true; }
+if [ -z "$(find_chromium)" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "html-check: installing chromium from the Debian packages"
+  $sudo apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+fi
+chrome=$(find_chromium)
+
+cargo build --release --locked --bin simctl
+simctl=target/release/simctl
+
+# Runs simctl; exit 0 (pass) and 1 (fail) both give a page.
+run_page() {
+  local code=0
+  "$simctl" "$@" > /dev/null || code=$?
+  if [ "$code" -gt 1 ]; then
+    echo "html-check: simctl $* exited $code"
+    exit 1
+  fi
+  echo "$code"
+}
+
+sed -e 's/^max_concurrent = 4$/max_concurrent = 6/' scenarios/overload.toml > "$out/overload-broken.toml"
+grep -q '^max_concurrent = 6$' "$out/overload-broken.toml"
+code=$(run_page run "$out/overload-broken.toml" --html "$out/overload-broken.html" --trace "$out/overload-broken.jsonl")
+[ "$code" -eq 1 ] || { echo "html-check: the broken overload run passed"; exit 1; }
+"$simctl" report "$out/overload-broken.jsonl" --html "$out/overload-saved.html" > /dev/null
+run_page run scenarios/swarm-faults.toml --seed 17 --html "$out/swarm.html" > /dev/null
+run_page run tests/it/fixtures/small.toml "$out/overload-broken.toml" --seed 42 --html "$out/sweep.html" > /dev/null
+
+profile=$(mktemp -d)
+trap 'rm -rf "$profile"' EXIT
+flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-extensions
+  --mute-audio --force-device-scale-factor=1 --user-data-dir="$profile")
+
+# attr NAME FILE: the value of body's data-NAME in a dumped DOM.
+attr() { grep -o "data-$1=\"[0-9]*\"" "$2" | head -1 | grep -o '[0-9]*' || true; }
+
+# check PAGE LANES_MIN: dumps the DOM with the console on stderr, takes a
+# screenshot, and checks both.
+check() {
+  local page=$1 lanes_min=$2 name url t0 wall_ms
+  name=$(basename "$page" .html)
+  url="file://$(realpath "$page")"
+  t0=$(date +%s%N)
+  "$chrome" "${flags[@]}" --enable-logging=stderr --v=0 --dump-dom "$url" \
+    > "$out/$name.dom.html" 2> "$out/$name.console.log"
+  wall_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  "$chrome" "${flags[@]}" --window-size=1400,1500 --screenshot="$out/$name.png" "$url" 2> /dev/null
+  local failed=0
+  if grep -E 'CONSOLE' "$out/$name.console.log" | grep -Eiq 'error|uncaught|exception'; then
+    echo "html-check: $name: the console logged an error:"
+    grep -E 'CONSOLE' "$out/$name.console.log" | head -5
+    failed=1
+  fi
+  [ -s "$out/$name.png" ] || { echo "html-check: $name: no screenshot"; failed=1; }
+  if [ "$lanes_min" -gt 0 ]; then
+    local lanes errors render_ms
+    lanes=$(attr lanes-drawn "$out/$name.dom.html")
+    errors=$(attr errors "$out/$name.dom.html")
+    render_ms=$(attr render-ms "$out/$name.dom.html")
+    if [ -z "$lanes" ] || [ "$lanes" -lt "$lanes_min" ]; then
+      echo "html-check: $name: the timeline drew ${lanes:-no} lanes, want >= $lanes_min"
+      failed=1
+    fi
+    [ "${errors:-1}" -eq 0 ] || { echo "html-check: $name: the page caught ${errors:-?} error(s)"; failed=1; }
+    if [ -z "$render_ms" ] || [ "$render_ms" -gt "$render_ms_max" ]; then
+      echo "html-check: $name: drawing took ${render_ms:-?} ms, want <= $render_ms_max"
+      failed=1
+    fi
+    printf 'html-check: %-16s %s lanes, %s markers, %s job rows, drawn in %s ms (browser start to DOM %s ms), %s KiB\n' \
+      "$name" "$lanes" "$(attr markers "$out/$name.dom.html")" "$(attr job-rows "$out/$name.dom.html")" \
+      "$render_ms" "$wall_ms" "$(( $(stat -c %s "$page") / 1024 ))"
+  else
+    grep -q '<table>' "$out/$name.dom.html" || { echo "html-check: $name: no table"; failed=1; }
+    echo "html-check: $name opened (browser start to DOM $wall_ms ms)"
+  fi
+  return "$failed"
+}
+
+# Five level lanes, three span rows and three marker rows.
+lanes=11
+status=0
+check "$out/overload-broken.html" "$lanes" || status=1
+check "$out/overload-saved.html" "$lanes" || status=1
+check "$out/swarm.html" "$lanes" || status=1
+check "$out/sweep.html" 0 || status=1
+# The check must catch a broken page: a copy that throws after drawing.
+sed 's|<footer|<script>throw new Error("planted")</script><footer|' "$out/swarm.html" > "$out/planted-error.html"
+if check "$out/planted-error.html" "$lanes" > "$out/planted-error.txt"; then
+  echo "html-check: a page that throws passed the check"
+  status=1
+fi
+[ "$status" -eq 0 ] && echo "html-check: ok; screenshots in $out/*.png"
+exit "$status"
