@@ -94,10 +94,12 @@ impl<'a> Progress<'a> {
         }
     }
 
-    /// Ends the live output (leaves the finished bar on the terminal).
+    /// Ends the live output. The bar is cleared (the streamed lines stay
+    /// above it): a finished bar would leave the cursor at the end of its
+    /// line, and the summary on stdout would start there.
     pub fn finish(&mut self) {
         if let Mode::Bar(bar) = &self.mode {
-            bar.finish();
+            bar.finish_and_clear();
         }
     }
 

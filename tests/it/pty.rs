@@ -83,6 +83,15 @@ fn a_sweep_in_a_terminal_finishes() {
     assert_ne!(code, Some(124), "simctl hung in a terminal; it wrote:\n{text}");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("4 run(s): 4 passed"), "no summary in:\n{text}");
+    // The bar drew, and was cleared before the summary: the summary starts
+    // at the start of a line (after a newline, or on the bar's cleared line).
+    assert!(text.contains("/4 runs"), "no progress bar in:\n{text}");
+    let summary_at = text.rfind("PASS small  seed 1 ").expect("summary line");
+    let before = &text[..summary_at];
+    assert!(
+        before.ends_with('\n') || before.ends_with("\r\u{1b}[2K"),
+        "the summary starts mid-line:\n{text:?}"
+    );
 }
 
 /// Every worker count, and one seed per worker, finish in a terminal too.
