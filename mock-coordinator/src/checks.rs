@@ -418,3 +418,29 @@ fn terminal_name(t: &Terminal) -> String {
         Terminal::Error { code, .. } => format!("job_error {code}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token bound is the usage count or the content characters, whichever is larger.
+    #[test]
+    fn token_bound_counts_usage_or_content() {
+        let content = b"data: {\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}\n\n";
+        assert_eq!(token_bound(content), 4);
+        let usage = b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":9}}\n\ndata: [DONE]\n\n";
+        assert_eq!(token_bound(usage), 9);
+        assert_eq!(token_bound(b""), 0);
+        // A cut line and an unparseable event count a token per byte.
+        assert_eq!(token_bound(b"data: {broken\n\ndata: {\"cho"), 7 + 11);
+    }
+
+    /// Completion ids and [DONE] lines are found only in complete data lines.
+    #[test]
+    fn completions_are_counted() {
+        let body = b"data: {\"id\":\"a\"}\n\ndata: {\"id\":\"b\"}\n\ndata: [DONE]\n\ndata: {\"id\":\"c\"";
+        let seen = completions_in(body);
+        assert_eq!(seen.ids.into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(seen.done_lines, 1);
+    }
+}
