@@ -4,8 +4,9 @@
 //! sessions, error codes and violations), the job table and the latency
 //! histograms — plus an index page for a sweep.
 //!
-//! The page embeds its data as JSON and one small hand-written script that
-//! draws it on a canvas; it needs no network and no server. No charting
+//! The page embeds its data as JSON and a small hand-written script
+//! (`assets/report.js`, `assets/histograms.js`) that draws it on canvases;
+//! it needs no network and no server. No charting
 //! library: the timeline needs shared zoom over step lanes, shaded spans
 //! and markers with hover text, which is less code drawn directly than
 //! bent out of a library, and keeps the page small.

@@ -5,6 +5,7 @@ use super::PageData;
 
 const TEMPLATE: &str = include_str!("assets/page.html");
 const STYLE: &str = include_str!("assets/report.css");
+const HISTOGRAMS: &str = include_str!("assets/histograms.js");
 const SCRIPT: &str = include_str!("assets/report.js");
 
 /// `text` safe inside HTML text and attribute values.
@@ -43,6 +44,7 @@ pub fn html(data: &PageData) -> String {
         &[
             ("TITLE", &escape(&title)),
             ("STYLE", STYLE),
+            ("HISTOGRAMS", HISTOGRAMS),
             ("SCRIPT", SCRIPT),
             ("DATA", &script_json(data)),
         ],
