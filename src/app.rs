@@ -106,7 +106,13 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
         check_determinism: args.check_determinism,
     };
     let threads = args.jobs.map_or_else(sweep::default_threads, |n| n as usize);
-    let reports = sweep::run_all(&loaded, &items, options, threads);
+    let reports = match &args.agent {
+        Some(adapter) => match crate::live::app::run_all(adapter, args, &loaded, &items, threads, err) {
+            Some(reports) => reports,
+            None => return Ok(Outcome::BadInput),
+        },
+        None => sweep::run_all(&loaded, &items, options, threads),
+    };
     let outcome = outcome_of(&reports);
     if let Some(path) = &args.trace {
         write_traces(path, &reports)?;

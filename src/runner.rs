@@ -65,7 +65,9 @@ pub struct RunReport {
     pub seed: u64,
     /// The command that replays this run.
     pub replay: String,
-    /// SHA-256 over the trace's JSONL.
+    /// SHA-256 over the trace's JSONL; empty (and not serialised) for a
+    /// live run, which is not deterministic.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub trace_hash: String,
     pub trace_events: usize,
     pub settled: bool,
@@ -84,6 +86,9 @@ pub struct RunReport {
     /// The trace itself, when asked for.
     #[serde(skip)]
     pub trace: Option<Trace>,
+    /// Live runs only (`--agent`): the agent process and its files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::LiveInfo>,
 }
 
 impl RunReport {
@@ -174,6 +179,7 @@ fn undrawable(file: &str, scenario: &Scenario, seed: u64, why: &str) -> RunRepor
         wall_ms: 0.0,
         determinism: None,
         trace: None,
+        live: None,
     }
 }
 
@@ -226,5 +232,6 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
         wall_ms,
         determinism,
         trace: options.keep_trace.then_some(trace),
+        live: None,
     }
 }

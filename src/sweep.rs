@@ -111,6 +111,15 @@ impl Progress {
 /// Runs every item on up to `threads` worker threads; reports are returned
 /// in the order of `items`.
 pub fn run_all(scenarios: &[Loaded], items: &[WorkItem], options: RunOptions, threads: usize) -> Vec<RunReport> {
+    run_all_with(items, threads, |item| {
+        let loaded = &scenarios[item.scenario];
+        run_one(&loaded.file, &loaded.scenario, item.seed, options)
+    })
+}
+
+/// Runs `run` on every item on up to `threads` worker threads (live runs
+/// use it with their own run function); reports come back in item order.
+pub fn run_all_with(items: &[WorkItem], threads: usize, run: impl Fn(&WorkItem) -> RunReport + Sync) -> Vec<RunReport> {
     let next = AtomicUsize::new(0);
     let progress = Progress::on_stderr(items.len());
     // One slot per item, filled by whichever worker ran it.
@@ -119,8 +128,7 @@ pub fn run_all(scenarios: &[Loaded], items: &[WorkItem], options: RunOptions, th
         loop {
             let index = next.fetch_add(1, Ordering::SeqCst);
             let Some(item) = items.get(index) else { return };
-            let loaded = &scenarios[item.scenario];
-            let report = run_one(&loaded.file, &loaded.scenario, item.seed, options);
+            let report = run(item);
             progress.tick(!report.passed());
             results.lock().unwrap_or_else(|p| p.into_inner())[index] = Some(report);
         }

@@ -47,7 +47,11 @@ fn line(out: &mut String, r: &RunReport) {
         r.metrics.outcomes.get("jobs").copied().unwrap_or(0),
         r.verdict.violations.len(),
         r.expect.unmet.len(),
-        short_hash(&r.trace_hash),
+        if r.live.is_some() {
+            "live"
+        } else {
+            short_hash(&r.trace_hash)
+        },
         r.speed()
     );
     if !r.swarm.is_empty() {
@@ -108,6 +112,14 @@ fn full(out: &mut String, r: &RunReport) {
         },
         r.verdict.violations.len()
     );
+    if !r.verdict.not_judged.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not judged   {} rule(s) read the agent's own events, not judged live: {}",
+            r.verdict.not_judged.len(),
+            r.verdict.not_judged.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "  expect       {} checked, {} unmet",
@@ -119,18 +131,22 @@ fn full(out: &mut String, r: &RunReport) {
         "  settled      {}",
         if r.settled { "yes" } else { "no (settle_ms_max ran out)" }
     );
-    let _ = writeln!(
-        out,
-        "  trace        sha256 {} ({} events)",
-        r.trace_hash, r.trace_events
-    );
-    let _ = writeln!(
-        out,
-        "  speed        {:.0}x ({:.3} s simulated in {:.3} s wall)",
-        r.speed(),
-        r.sim_ms / 1e3,
-        r.wall_ms / 1e3
-    );
+    if let Some(live) = &r.live {
+        crate::live::report::human(out, r, live);
+    } else {
+        let _ = writeln!(
+            out,
+            "  trace        sha256 {} ({} events)",
+            r.trace_hash, r.trace_events
+        );
+        let _ = writeln!(
+            out,
+            "  speed        {:.0}x ({:.3} s simulated in {:.3} s wall)",
+            r.speed(),
+            r.sim_ms / 1e3,
+            r.wall_ms / 1e3
+        );
+    }
     determinism(out, r);
     failures(out, r);
 }

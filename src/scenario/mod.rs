@@ -1,10 +1,12 @@
 //! Scenario files: the schema ([`model`]), reading and error locations
 //! ([`load`], [`locate`], [`error`]), cross-checks ([`validate`]) and the
-//! agent configuration a scenario implies ([`agent`]), and the values a
-//! swarm scenario draws per run seed ([`swarm`]).
+//! agent configuration a scenario implies ([`agent`]), the values a
+//! swarm scenario draws per run seed ([`swarm`]), and the settings of live
+//! runs against an agent process ([`live`]).
 
 pub mod agent;
 pub mod error;
+pub mod live;
 pub mod load;
 pub mod locate;
 pub mod model;

@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod library;
+mod live;
 mod oracle;
 mod scenario;
 mod support;
