@@ -122,6 +122,9 @@ fn limits_vars(vars: &mut Vars, scenario: &Scenario) {
         });
     put(vars, "price_input_per_1m", format!("{input:?}"));
     put(vars, "price_output_per_1m", format!("{output:?}"));
+    // For agents whose config takes whole numbers: rounded up, at least 1.
+    put(vars, "price_input_per_1m_int", (input.ceil() as u64).max(1));
+    put(vars, "price_output_per_1m_int", (output.ceil() as u64).max(1));
     let lines: Vec<String> = session_pairs(&agent.session)
         .into_iter()
         .map(|(key, value)| {
