@@ -144,7 +144,13 @@ fn run(args: &RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outco
         check_determinism: args.check_determinism,
     };
     let threads = args.jobs.map_or_else(sweep::default_threads, |n| n as usize);
-    let reports = run_with_progress(&loaded, &items, options, threads, err);
+    let reports = match &args.agent {
+        Some(adapter) => match crate::live::app::run_all(adapter, args, &loaded, &items, threads, err) {
+            Some(reports) => reports,
+            None => return Ok(Outcome::BadInput),
+        },
+        None => run_with_progress(&loaded, &items, options, threads, err),
+    };
     let outcome = outcome_of(&reports);
     if let Err(error) = write_outputs(args, &reports, &loaded) {
         report_bad_input(args.json, &[error.to_string()], out, err);

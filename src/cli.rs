@@ -120,7 +120,23 @@ pub struct RunArgs {
     /// Worker threads (default: every core).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub jobs: Option<u64>,
+    /// Live mode: judge the agent process this adapter file starts, over
+    /// real loopback sockets in real time (`--agent` alone:
+    /// agents/provider-agent.toml). See README, "Testing your own agent".
+    #[arg(long, value_name = "ADAPTER.toml", num_args = 0..=1, default_missing_value = LIVE_AGENT_DEFAULT, conflicts_with = "check_determinism")]
+    pub agent: Option<PathBuf>,
+    /// Live mode: where each run's directory (agent config, state, stdout,
+    /// stderr) is made (default: target/simctl-live, or the temp dir).
+    #[arg(long, value_name = "DIR", requires = "agent")]
+    pub live_dir: Option<PathBuf>,
+    /// Live mode: run the scenarios that can run live and list the others
+    /// as refused, instead of refusing the whole command.
+    #[arg(long, requires = "agent")]
+    pub skip_refused: bool,
 }
+
+/// The adapter `--agent` uses when given no file: our own agent.
+pub const LIVE_AGENT_DEFAULT: &str = "agents/provider-agent.toml";
 
 /// `--shard i/n`: shard `index` (1-based) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 //! - [`expect`]: `[expect]` counts and thresholds, and the oracle's bounds.
 //! - [`world`]: the turmoil simulation of one run, and its trace.
 //! - [`runner`]: one scenario and seed → world → oracle → [`runner::RunReport`].
+//! - [`live`]: the same scenarios and oracle against an external agent
+//!   process, over real loopback sockets in real time (`run --agent`).
 //! - [`wall`]: the wall-clock stopwatch for the speed figure (the only one).
 //! - [`sweep`]: seed ranges, shards, and runs spread over worker threads.
 //! - [`progress`]: what a sweep shows on stderr while it runs.
@@ -18,6 +20,7 @@
 pub mod app;
 pub mod cli;
 pub mod expect;
+pub mod live;
 pub mod metrics;
 pub mod oracle;
 pub mod progress;

@@ -64,7 +64,9 @@ pub struct RunReport {
     pub seed: u64,
     /// The command that replays this run.
     pub replay: String,
-    /// SHA-256 over the trace's JSONL.
+    /// SHA-256 over the trace's JSONL; empty (and not serialised) for a
+    /// live run, which is not deterministic.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub trace_hash: String,
     pub trace_events: usize,
     pub settled: bool,
@@ -87,6 +89,9 @@ pub struct RunReport {
     /// The trace itself, when asked for.
     #[serde(skip)]
     pub trace: Option<Trace>,
+    /// Live runs only (`--agent`): the agent process and its files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::LiveInfo>,
 }
 
 impl RunReport {
@@ -185,6 +190,7 @@ fn undrawable(file: &str, scenario: &Scenario, seed: u64, why: &str) -> RunRepor
         determinism: None,
         harness_error: None,
         trace: None,
+        live: None,
     }
 }
 
@@ -228,5 +234,6 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
         determinism,
         harness_error,
         trace: options.keep_trace.then_some(trace),
+        live: None,
     }
 }

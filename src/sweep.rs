@@ -80,6 +80,22 @@ pub fn run_all_streaming(
     threads: usize,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Vec<RunReport> {
+    let run = |item: &WorkItem| {
+        let loaded = &scenarios[item.scenario];
+        run_one(&loaded.file, &loaded.scenario, item.seed, options)
+    };
+    run_all_with(items, threads, run, on_done)
+}
+
+/// Runs `run` on every item on up to `threads` worker threads (live runs
+/// use it with their own run function); reports come back in item order,
+/// and each is handed to `on_done` as in [`run_all_streaming`].
+pub fn run_all_with(
+    items: &[WorkItem],
+    threads: usize,
+    run: impl Fn(&WorkItem) -> RunReport + Sync,
+    on_done: &mut dyn FnMut(&RunReport),
+) -> Vec<RunReport> {
     let next = AtomicUsize::new(0);
     let threads = threads.clamp(1, items.len().max(1));
     let mut results: Vec<Option<RunReport>> = vec![None; items.len()];
@@ -87,15 +103,14 @@ pub fn run_all_streaming(
     let (finished_tx, finished_rx) = mpsc::sync_channel::<(usize, RunReport)>(FINISHED_QUEUE_MAX);
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            let (next, finished_tx) = (&next, finished_tx.clone());
+            let (next, finished_tx, run) = (&next, finished_tx.clone(), &run);
             // Worker threads live outside any simulation: each run builds
             // its own single-threaded world on the thread that runs it.
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
                     let Some(item) = items.get(index) else { return };
-                    let loaded = &scenarios[item.scenario];
-                    let report = run_one(&loaded.file, &loaded.scenario, item.seed, options);
+                    let report = run(item);
                     if finished_tx.send((index, report)).is_err() {
                         return;
                     }

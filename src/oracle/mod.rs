@@ -280,6 +280,10 @@ pub struct Verdict {
     pub checked: Vec<&'static str>,
     /// Rules the scenario opted out of.
     pub skipped: Vec<&'static str>,
+    /// Live runs: rules that read the agent's own events, so cannot judge
+    /// an external agent; neither passed nor failed (`live::NOT_JUDGED_LIVE`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_judged: Vec<&'static str>,
     /// Every violation, by rule order then time.
     pub violations: Vec<Violation>,
     /// Per rule that ran, in rule order: what it judged and excused.

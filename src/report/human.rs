@@ -89,6 +89,14 @@ fn full(out: &mut String, r: &RunReport) {
         r.verdict.violations.len()
     );
     super::judged::human(out, r);
+    if !r.verdict.not_judged.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not judged   {} rule(s) read the agent's own events, not judged live: {}",
+            r.verdict.not_judged.len(),
+            r.verdict.not_judged.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "  expect       {} checked, {} unmet",
@@ -100,18 +108,22 @@ fn full(out: &mut String, r: &RunReport) {
         "  settled      {}",
         if r.settled { "yes" } else { "no (settle_ms_max ran out)" }
     );
-    let _ = writeln!(
-        out,
-        "  trace        sha256 {} ({} events)",
-        r.trace_hash, r.trace_events
-    );
-    let _ = writeln!(
-        out,
-        "  speed        {:.0}x ({:.3} s simulated, scripted phase + settling, in {:.3} s wall)",
-        r.speed(),
-        r.sim_ms / 1e3,
-        r.wall_ms / 1e3
-    );
+    if let Some(live) = &r.live {
+        crate::live::report::human(out, r, live);
+    } else {
+        let _ = writeln!(
+            out,
+            "  trace        sha256 {} ({} events)",
+            r.trace_hash, r.trace_events
+        );
+        let _ = writeln!(
+            out,
+            "  speed        {:.0}x ({:.3} s simulated, scripted phase + settling, in {:.3} s wall)",
+            r.speed(),
+            r.sim_ms / 1e3,
+            r.wall_ms / 1e3
+        );
+    }
     determinism(out, r);
     failures(out, r);
 }

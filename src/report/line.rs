@@ -89,7 +89,11 @@ pub fn run_line(r: &RunReport, columns: &Columns) -> String {
         r.metrics.outcomes.get("jobs").copied().unwrap_or(0),
         r.verdict.violations.len(),
         r.expect.unmet.len(),
-        short_hash(&r.trace_hash),
+        if r.live.is_some() {
+            "live"
+        } else {
+            short_hash(&r.trace_hash)
+        },
         r.speed()
     );
     if !r.swarm.is_empty() {

@@ -11,6 +11,7 @@ use mock_coordinator::Script;
 use provider_agent::config::{PricingConfig, SessionConfig};
 use serde::{Deserialize, Serialize};
 
+use super::live::LiveSection;
 use super::swarm::{SwarmSection, SwarmSource};
 use crate::trace::FaultAction;
 
@@ -63,6 +64,9 @@ pub struct Scenario {
     /// What a passing run must show.
     #[serde(default)]
     pub expect: ExpectSection,
+    /// `[live]`: settings of live runs against an agent process.
+    #[serde(default)]
+    pub live: LiveSection,
     /// `[swarm]`: target key → the range or set each run seed draws it from.
     #[serde(default)]
     pub swarm: SwarmSection,

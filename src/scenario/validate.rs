@@ -51,6 +51,14 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     check_network(&scenario.network, &mut found);
     check_faults(scenario, &mut found);
     check_expect(&scenario.expect, &mut found);
+    if scenario.live.slack_ms > super::live::LIVE_SLACK_MS_MAX {
+        let message = format!(
+            "is {}, at most {}",
+            scenario.live.slack_ms,
+            super::live::LIVE_SLACK_MS_MAX
+        );
+        found.push(problem(root("live").key("slack_ms"), message));
+    }
     found
 }
 

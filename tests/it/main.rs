@@ -7,6 +7,7 @@ mod determinism;
 mod explain;
 mod html;
 mod library;
+mod live;
 mod oracle;
 mod pty;
 mod scenario;
