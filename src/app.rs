@@ -50,6 +50,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
         Command::Run(args) => run(&args, out, err),
         Command::Check { files } => Ok(check(&files, out, err)),
         Command::List { dir } => Ok(list(&dir, out, err)),
+        Command::Mutants(args) => Ok(crate::mutants::run(&args, out, err)),
     };
     result.unwrap_or_else(|error| {
         let _ = writeln!(err, "simctl: {error}");

@@ -1,4 +1,5 @@
-//! The command line: `simctl run`, `simctl check`, `simctl list`, and the
+//! The command line: `simctl run`, `simctl check`, `simctl list`,
+//! `simctl mutants`, and the
 //! parsers of `--seeds A..B` and `--shard i/n`.
 
 use std::ops::Range;
@@ -33,6 +34,9 @@ pub enum Command {
         /// Directory holding `*.toml` scenario files.
         dir: PathBuf,
     },
+    /// Plant each defect of the mutation catalog in the agent and report
+    /// which scenario, seed and rule catches it.
+    Mutants(crate::mutants::MutantsArgs),
 }
 
 /// `simctl run`.

@@ -12,11 +12,13 @@
 //! - [`sweep`]: seed ranges, shards, and runs spread over worker threads.
 //! - [`report`]: the human summary, `--json` and `--junit`.
 //! - [`cli`] and [`app`]: the command line and the commands behind it.
+//! - [`mutants`]: `simctl mutants`, the mutation catalog's runner.
 
 pub mod app;
 pub mod cli;
 pub mod expect;
 pub mod metrics;
+pub mod mutants;
 pub mod oracle;
 pub mod report;
 pub mod runner;
