@@ -59,6 +59,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
         Command::List { paths } => Ok(list(&paths, out, err)),
         Command::Trace(args) => Ok(trace_cmd::execute(&args, out, err)),
         Command::Report(args) => Ok(report_html(&args, out, err)),
+        Command::Mutants(args) => Ok(crate::mutants::run(&args, out, err)),
     };
     result.unwrap_or_else(|error| {
         let _ = writeln!(err, "simctl: {error}");

@@ -1,6 +1,6 @@
 //! The command line: `simctl run`, `simctl check`, `simctl list`,
-//! `simctl trace`, `simctl report`, and the parsers of `--seeds A..B` and
-//! `--shard i/n`.
+//! `simctl trace`, `simctl report`, `simctl mutants`, and the parsers of
+//! `--seeds A..B` and `--shard i/n`.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -49,6 +49,9 @@ pub enum Command {
     Trace(TraceArgs),
     /// Write the HTML report of a saved trace (with its `.run.json` beside it).
     Report(ReportArgs),
+    /// Plant each defect of the mutation catalog in the agent and report
+    /// which scenario, seed and rule catches it.
+    Mutants(crate::mutants::MutantsArgs),
 }
 
 /// `simctl trace`.

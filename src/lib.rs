@@ -16,12 +16,14 @@
 //! - [`report`]: the human summary, `--json`, `--junit` and the `--html` page.
 //! - [`trace_cmd`]: `simctl trace`, a trace file's events in readable form.
 //! - [`cli`] and [`app`]: the command line and the commands behind it.
+//! - [`mutants`]: `simctl mutants`, the mutation catalog's runner.
 
 pub mod app;
 pub mod cli;
 pub mod expect;
 pub mod live;
 pub mod metrics;
+pub mod mutants;
 pub mod oracle;
 pub mod progress;
 pub mod report;
