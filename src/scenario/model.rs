@@ -99,6 +99,9 @@ pub struct AgentSection {
     /// `[agent.allow_models]`: backend host → the agent's allow-list for it.
     #[serde(default)]
     pub allow_models: BTreeMap<String, Vec<String>>,
+    /// `coordinator.enrollment_code`: sent until the agent has a provider id.
+    #[serde(default)]
+    pub enrollment_code: Option<String>,
 }
 
 fn max_concurrent_default() -> u32 {
@@ -113,6 +116,7 @@ impl Default for AgentSection {
             session: SessionConfig::default(),
             pricing: None,
             allow_models: BTreeMap::new(),
+            enrollment_code: None,
         }
     }
 }
