@@ -137,7 +137,7 @@ async fn run_bare(chunk: &Bytes, chunks: u64) {
         let (tx, chunk) = (tx.clone(), chunk.clone());
         let job_id = Uuid::from_u128(k as u128 + 1);
         tasks.spawn(async move {
-            let encoder = ChunkEncoder::new(&job_id);
+            let encoder = ChunkEncoder::new(&job_id.into());
             for _ in 0..n {
                 tx.send(encoder.encode(&chunk)).await.expect("drain alive");
             }

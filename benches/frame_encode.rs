@@ -24,7 +24,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use provider_agent::protocol::{ChunkEncoder, job_chunk_frame_len};
 use serde_json::json;
 
-use common::{CHUNK_SIZES, JOB_ID, payload, size_label, slowdown};
+use common::{CHUNK_SIZES, JOB_ID, job_id, payload, size_label, slowdown};
 
 fn frame_encode<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("frame_encode");
@@ -39,7 +39,7 @@ fn frame_encode<M: Measurement>(c: &mut Criterion<M>) {
 
         group.bench_with_input(BenchmarkId::new("agent", size_label(size)), &data, |b, data| {
             // Made once per job, as `BoardSink::new` does: outside the loop.
-            let encoder = ChunkEncoder::new(&JOB_ID);
+            let encoder = ChunkEncoder::new(&job_id());
             b.iter(|| {
                 let out = if slow {
                     // Deliberate slowdown (bench-side only): copy the chunk once more.

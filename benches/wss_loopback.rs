@@ -54,7 +54,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{CHUNK_SIZES, JOB_ID, outbound_budget_default, payload, runtime, size_label, slowdown};
+use common::{CHUNK_SIZES, job_id, outbound_budget_default, payload, runtime, size_label, slowdown};
 
 /// Bounds every wait of a bench batch: a batch that cannot finish (reader
 /// gone, writer stalled) fails loudly instead of hanging CI.
@@ -255,8 +255,8 @@ fn bench_writer<M: Measurement<Value = Duration>>(
     let (reader, addr) = Reader::start(frame.len());
     let (ws, writes) = rt.block_on(connect(addr));
     let (sink, read_half) = ws.split();
-    let board = Arc::new(Board::new(1, 64, Arc::new(NoopObserver)));
-    let Admission::Admitted(_cancel_rx) = board.admit(JOB_ID) else {
+    let board = Arc::new(Board::new(1, 64, 1 << 20, Arc::new(NoopObserver)));
+    let Admission::Admitted(ticket, _cancel_rx) = board.admit(job_id()) else {
         panic!("fresh board must admit")
     };
     let budget_max = outbound_budget_default();
@@ -271,7 +271,7 @@ fn bench_writer<M: Measurement<Value = Duration>>(
     let mut send = |n: u64| {
         sent += n;
         let total = sent;
-        let (budget, board, reader) = (&budget, &board, &reader);
+        let (budget, board, reader, ticket) = (&budget, &board, &reader, &ticket);
         async move {
             for _ in 0..n {
                 let permit = budget.clone().acquire_many_owned(permits).await.expect("budget open");
@@ -281,7 +281,7 @@ fn bench_writer<M: Measurement<Value = Duration>>(
                 } else {
                     frame.to_owned()
                 };
-                board.push_chunk(JOB_ID, text, permit).expect("job is live");
+                board.push_chunk(ticket, text, permit).expect("job is live");
             }
             reader.wait_for(total).await;
         }
@@ -369,7 +369,7 @@ fn wss_loopback<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
     let mut rows = Vec::new();
     for size in CHUNK_SIZES {
         let mut frame = String::new();
-        encode_job_chunk(&mut frame, &JOB_ID, &payload(size));
+        encode_job_chunk(&mut frame, &job_id(), &payload(size));
         // Chunk (body) bytes, as in every group: bytes/s here is relayed
         // payload, not wire bytes (a frame is ~4/3 of its chunk plus 78 B).
         group.throughput(Throughput::Bytes(size as u64));

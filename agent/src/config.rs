@@ -186,11 +186,17 @@ pub struct SessionConfig {
     /// heartbeats). Reaching it means the coordinator stopped reading for
     /// good: the session ends rather than grow without limit.
     pub outbound_control_frames_max: usize,
+    /// Bound on the bytes of those control frames together, for the same
+    /// reason: a count alone does not bound memory.
+    pub outbound_control_bytes_max: usize,
     /// Reconnect backoff: first sleep, and the cap (protocol.md: 1 s → 60 s).
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
     /// Per-request timeout of discovery probes (health, model list).
     pub discovery_timeout_ms: u64,
+    /// In steady state, backends are probed again this often; a change in
+    /// the served models re-sends `capabilities` (protocol.md **(ext)**).
+    pub discovery_interval_ms: u64,
     /// On graceful shutdown, how long to wait for final frames to flush.
     pub shutdown_flush_timeout_ms: u64,
 }
@@ -206,9 +212,11 @@ impl Default for SessionConfig {
             heartbeat_interval_ms: 15_000,
             outbound_queue_bytes_max: 1 << 20,
             outbound_control_frames_max: 4096,
+            outbound_control_bytes_max: 1 << 20,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,
             discovery_timeout_ms: 5_000,
+            discovery_interval_ms: 30_000,
             shutdown_flush_timeout_ms: 5_000,
         }
     }

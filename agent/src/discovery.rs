@@ -18,9 +18,9 @@ use std::sync::Arc;
 use crate::backend::openai::{AdapterLimits, OpenAiBackend};
 use crate::backend::{Backend, ModelInfo};
 use crate::config::AgentConfig;
+use crate::deps::EnvLookup;
 use crate::net::SharedConnector;
 use crate::protocol::ModelCapability;
-use crate::run::EnvLookup;
 
 pub use crate::backend::openai::BackendSetupError;
 

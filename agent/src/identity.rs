@@ -14,7 +14,6 @@
 //! Secrets never reach logs or errors: `Identity`'s `Debug` prints only the
 //! public key, and no error message quotes the file's content.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -202,20 +201,9 @@ fn check_permissions(_path: &Path, _metadata: &std::fs::Metadata) -> Result<(), 
     Ok(())
 }
 
-/// Writes `identity` to `path` atomically: a temporary file in the same
-/// directory, created with mode 0600 from the start (never world-readable,
-/// even briefly), fsynced, then renamed over `path`.
+/// Writes `identity` to `path` atomically, never readable by others (see
+/// [`crate::private_file`]).
 fn store(path: &Path, identity: &Identity) -> Result<(), IdentityError> {
-    let io_error = |action| {
-        move |source| IdentityError::Io {
-            path: path.to_owned(),
-            action,
-            source,
-        }
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_private_dir(parent).map_err(io_error("cannot create key directory"))?;
-    }
     let file = KeyFile {
         format: KEY_FILE_FORMAT.to_owned(),
         secret_key: B64.encode(identity.signing_key.to_bytes()),
@@ -223,60 +211,19 @@ fn store(path: &Path, identity: &Identity) -> Result<(), IdentityError> {
     };
     let mut text = serde_json::to_string(&file).map_err(|e| malformed(path, e.to_string()))?;
     text.push('\n');
-    let tmp_path = temporary_path(path);
-    // A stale temporary file from a crash may exist with any mode: remove it
-    // so `create_new` below applies our mode to a fresh inode.
-    match std::fs::remove_file(&tmp_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(IdentityError::Io {
-                path: tmp_path,
-                action: "cannot remove stale temporary key file",
-                source,
-            });
-        }
-    }
-    let written = write_private(&tmp_path, text.as_bytes());
+    let written = crate::private_file::replace(path, text.as_bytes());
     text.clear();
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(IdentityError::Io {
-            path: tmp_path,
-            action: "cannot write key file",
-            source,
-        });
-    }
-    std::fs::rename(&tmp_path, path).map_err(io_error("cannot move key file into place"))
-}
-
-fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    written.map_err(|e| IdentityError::Io {
+        path: e.path,
+        action: e.action,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::private_file::write_private;
     use ed25519_dalek::{Signature, Verifier as _};
     use rand::SeedableRng as _;
     use rand_chacha::ChaCha8Rng;

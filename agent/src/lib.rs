@@ -18,22 +18,28 @@
 //! - [`stats`]: the sliding-window figures a heartbeat carries.
 //! - [`run`]: discovery, reconnect with backoff ([`backoff`]), graceful
 //!   shutdown.
+//! - [`deps`]: what the caller supplies ([`deps::AgentDeps`]).
+//! - [`provider_id`]: the persisted `provider_id` (beside the key file).
+//! - `private_file`: atomic, owner-only file replacement.
 //! - [`observer`]: optional hooks for a test harness.
 //! - [`clock`]: wall-clock time as the caller defines it.
 //!
 //! The agent owns no source of nondeterminism: network, wall clock, RNG seed
-//! and shutdown signal all come from its caller (see [`run::AgentDeps`]).
+//! and shutdown signal all come from its caller (see [`deps::AgentDeps`]).
 
 pub mod backend;
 pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod deps;
 pub mod discovery;
 pub mod executor;
 pub mod identity;
 pub mod net;
 pub mod observer;
+mod private_file;
 pub mod protocol;
+pub mod provider_id;
 pub mod run;
 pub mod session;
 pub mod stats;

@@ -17,6 +17,7 @@ use provider_agent::config::AgentConfig;
 use provider_agent::identity::{self, Identity};
 use provider_agent::net::TcpConnector;
 use provider_agent::observer::NoopObserver;
+use provider_agent::provider_id::FileStore;
 use provider_agent::run::{AgentDeps, AgentError, EnvLookup};
 
 const EXIT_ERROR: u8 = 1;
@@ -117,6 +118,7 @@ fn keygen(cli: &Cli) -> Result<(), u8> {
 async fn run(cli: &Cli) -> Result<(), u8> {
     let config = load_config(cli)?;
     let identity = load_identity(&config.identity.key_path)?;
+    let key_path = config.identity.key_path.clone();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Concurrency role: flips the shutdown watch on the first SIGINT or
     // SIGTERM; the agent then drains and returns. `shutdown_tx` lives in the
@@ -136,6 +138,7 @@ async fn run(cli: &Cli) -> Result<(), u8> {
         observer: Arc::new(NoopObserver),
         env,
         allow_insecure: cli.allow_insecure,
+        provider_ids: Arc::new(FileStore::beside_key(&key_path)),
     };
     let result = provider_agent::run::run(config, identity, deps).await;
     signals.abort();

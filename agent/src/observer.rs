@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, JobId};
 
 /// An event inside the agent.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,16 +15,16 @@ pub enum AgentEvent {
     /// A session ended; every job of it has been cancelled and its slot freed.
     SessionEnded { session: u64, reason: String },
     /// A job took a slot; `in_flight` counts it.
-    JobAdmitted { job_id: Uuid, in_flight: usize },
+    JobAdmitted { job_id: JobId, in_flight: usize },
     /// A job was rejected without taking a slot.
     JobRejected {
-        job_id: Uuid,
+        job_id: JobId,
         code: ErrorCode,
         in_flight: usize,
     },
     /// A job released its slot; `in_flight` no longer counts it.
     SlotFreed {
-        job_id: Uuid,
+        job_id: JobId,
         in_flight: usize,
         cancelled: bool,
     },

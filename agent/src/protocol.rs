@@ -6,11 +6,14 @@
 //! the hot path, are written straight into a byte buffer by a per-job
 //! [`ChunkEncoder`]: no `serde_json::Value`, no intermediate `String`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use uuid::Uuid;
+
+mod chunk;
+mod job_id;
+
+pub use chunk::{ChunkEncoder, encode_job_chunk, job_chunk_frame_len};
+pub use job_id::{JOB_ID_BYTES_MAX, JobId};
 
 /// Default `deadline_ms` when a job omits it (protocol.md).
 pub const DEADLINE_MS_DEFAULT: u64 = 60_000;
@@ -20,6 +23,35 @@ pub const DEADLINE_MS_DEFAULT: u64 = 60_000;
 /// streaming completion; such a job gets `invalid_job` rather than tying up a
 /// slot for days.
 pub const DEADLINE_MS_MAX: u64 = 3_600_000;
+
+/// Most bytes of an inbound value quoted back in an `invalid_job` message or
+/// written to a log. Inbound frames may be megabytes long; what the agent
+/// echoes must not be.
+pub const ECHO_BYTES_MAX: usize = 64;
+
+/// `text`, cut to at most [`ECHO_BYTES_MAX`] bytes on a character boundary,
+/// with a note of its full length when it was cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= ECHO_BYTES_MAX {
+        return text.to_owned();
+    }
+    let mut end = ECHO_BYTES_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+/// A short, bounded description of an inbound JSON value for an error
+/// message: strings quoted and cut, containers named but not rendered.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("\"{}\"", bounded(s)),
+        Value::Array(items) => format!("an array of {} items", items.len()),
+        Value::Object(map) => format!("an object of {} keys", map.len()),
+        scalar => bounded(&scalar.to_string()),
+    }
+}
 
 /// Request format of a job (`format` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -40,7 +72,7 @@ pub enum JobFormat {
 ///   `invalid_job`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobFrame {
-    pub job_id: Uuid,
+    pub job_id: JobId,
     pub model_id: String,
     /// The OpenAI chat-completions body, always a JSON object.
     pub request: Map<String, Value>,
@@ -62,13 +94,27 @@ pub enum Inbound {
     },
     Job(JobFrame),
     JobCancel {
-        job_id: Uuid,
+        job_id: JobId,
     },
     /// A well-formed frame of a type this agent does not act on (for example
     /// `config_update`): logged and ignored.
     Other {
         kind: String,
     },
+}
+
+impl Inbound {
+    /// The frame's `type`, for logs (never its content).
+    pub fn kind(&self) -> &str {
+        match self {
+            Inbound::AuthChallenge { .. } => "auth_challenge",
+            Inbound::AuthOk { .. } => "auth_ok",
+            Inbound::AuthFailed { .. } => "auth_failed",
+            Inbound::Job(_) => "job",
+            Inbound::JobCancel { .. } => "job_cancel",
+            Inbound::Other { kind } => kind,
+        }
+    }
 }
 
 /// Why an inbound text frame could not be turned into an [`Inbound`].
@@ -81,7 +127,7 @@ pub enum DecodeError {
     /// A `job` whose id parsed but whose other fields did not: the agent
     /// answers `invalid_job` for `job_id`.
     #[error("invalid job {job_id}: {reason}")]
-    InvalidJob { job_id: Uuid, reason: String },
+    InvalidJob { job_id: JobId, reason: String },
     /// Any other frame of a known type with a missing or ill-typed field
     /// (including a `job` without a usable `job_id`).
     #[error("invalid `{kind}` frame: {reason}")]
@@ -95,7 +141,7 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
         return Err(DecodeError::NotJson("top level is not an object".into()));
     };
     let kind = match obj.get("type") {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => bounded(s),
         _ => return Err(DecodeError::NoType),
     };
     let invalid = |reason: &str| DecodeError::InvalidFrame {
@@ -111,7 +157,9 @@ pub fn decode_inbound(text: &str) -> Result<Inbound, DecodeError> {
             provider_id: optional_string(&obj, "provider_id").map_err(|r| invalid(&r))?,
         }),
         "auth_failed" => Ok(Inbound::AuthFailed {
-            reason: optional_string(&obj, "reason").map_err(|r| invalid(&r))?,
+            reason: optional_string(&obj, "reason")
+                .map_err(|r| invalid(&r))?
+                .map(|reason| bounded(&reason)),
         }),
         "job_cancel" => Ok(Inbound::JobCancel {
             job_id: job_id_of(&obj).map_err(|r| invalid(&r))?,
@@ -132,16 +180,19 @@ fn optional_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>
     }
 }
 
-fn job_id_of(obj: &Map<String, Value>) -> Result<Uuid, String> {
+fn job_id_of(obj: &Map<String, Value>) -> Result<JobId, String> {
     match obj.get("job_id") {
-        Some(Value::String(s)) => Uuid::parse_str(s).map_err(|e| format!("`job_id` is not a UUID: {e}")),
+        Some(Value::String(s)) => JobId::parse(s),
         Some(_) => Err("`job_id` must be a string".into()),
         None => Err("`job_id` is missing".into()),
     }
 }
 
-fn decode_job(job_id: Uuid, mut obj: Map<String, Value>) -> Result<JobFrame, DecodeError> {
-    let invalid = |reason: String| DecodeError::InvalidJob { job_id, reason };
+fn decode_job(job_id: JobId, mut obj: Map<String, Value>) -> Result<JobFrame, DecodeError> {
+    let invalid = |reason: String| DecodeError::InvalidJob {
+        job_id: job_id.clone(),
+        reason,
+    };
     let model_id = match obj.remove("model_id") {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::String(_)) => return Err(invalid("`model_id` is empty".into())),
@@ -159,7 +210,8 @@ fn decode_job(job_id: Uuid, mut obj: Map<String, Value>) -> Result<JobFrame, Dec
         Some(Value::String(s)) if s == "anthropic" => JobFormat::Anthropic,
         Some(other) => {
             return Err(invalid(format!(
-                "`format` must be \"openai\" or \"anthropic\", got {other}"
+                "`format` must be \"openai\" or \"anthropic\", got {}",
+                describe(other)
             )));
         }
     };
@@ -175,7 +227,12 @@ fn decode_job(job_id: Uuid, mut obj: Map<String, Value>) -> Result<JobFrame, Dec
             }
             None => return Err(invalid(format!("`deadline_ms` must be a positive integer, got {n}"))),
         },
-        Some(other) => return Err(invalid(format!("`deadline_ms` must be an integer, got {other}"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "`deadline_ms` must be an integer, got {}",
+                describe(other)
+            )));
+        }
     };
     Ok(JobFrame {
         job_id,
@@ -235,12 +292,12 @@ pub enum Outbound {
         metadata: Metadata,
     },
     JobDone {
-        job_id: Uuid,
+        job_id: JobId,
         tokens: Tokens,
         duration_ms: u64,
     },
     JobError {
-        job_id: Uuid,
+        job_id: JobId,
         error_code: ErrorCode,
         message: String,
         tokens_emitted: u64,
@@ -296,95 +353,6 @@ impl ErrorCode {
     }
 }
 
-const CHUNK_PREFIX: &str = r#"{"type":"job_chunk","job_id":""#;
-const CHUNK_MIDDLE: &str = r#"","data":""#;
-const CHUNK_SUFFIX: &str = r#""}"#;
-/// Length of a hyphenated UUID.
-const UUID_TEXT_LEN: usize = 36;
-/// Length of a frame's head, `{"type":"job_chunk","job_id":"<uuid>","data":"`:
-/// the same for every job, since a hyphenated UUID always has 36 characters.
-const CHUNK_HEAD_LEN: usize = CHUNK_PREFIX.len() + UUID_TEXT_LEN + CHUNK_MIDDLE.len();
-
-/// Exact length of the `job_chunk` frame for `data_len` bytes, as written by
-/// [`ChunkEncoder::encode`] and [`encode_job_chunk`].
-pub fn job_chunk_frame_len(data_len: usize) -> usize {
-    CHUNK_HEAD_LEN + data_len.div_ceil(3) * 4 + CHUNK_SUFFIX.len()
-}
-
-/// Writes the `job_chunk` frames of one job.
-///
-/// The frame's head, everything before the base64 text, depends only on the
-/// job id, so it is rendered once per job here instead of formatting the
-/// UUID again for every chunk.
-#[derive(Clone, Debug)]
-pub struct ChunkEncoder {
-    head: [u8; CHUNK_HEAD_LEN],
-}
-
-impl ChunkEncoder {
-    pub fn new(job_id: &Uuid) -> Self {
-        Self {
-            head: render_head(job_id),
-        }
-    }
-
-    /// The `job_chunk` frame for `data`, in a `String` of exactly
-    /// [`job_chunk_frame_len`] bytes (one allocation, never regrown).
-    ///
-    /// The output is plain ASCII JSON, identical to what serde would produce
-    /// for `{"type":"job_chunk","job_id":…,"data":…}`: a UUID and standard
-    /// base64 never need escaping. It is a `String` so that it becomes a
-    /// WebSocket text frame without another UTF-8 check or a copy.
-    pub fn encode(&self, data: &[u8]) -> String {
-        encode_frame(&self.head, data)
-    }
-}
-
-/// `{"type":"job_chunk","job_id":"<uuid>","data":"` for `job_id`.
-fn render_head(job_id: &Uuid) -> [u8; CHUNK_HEAD_LEN] {
-    let mut head = [0u8; CHUNK_HEAD_LEN];
-    let (prefix, rest) = head.split_at_mut(CHUNK_PREFIX.len());
-    prefix.copy_from_slice(CHUNK_PREFIX.as_bytes());
-    let (id, middle) = rest.split_at_mut(UUID_TEXT_LEN);
-    job_id.hyphenated().encode_lower(id);
-    middle.copy_from_slice(CHUNK_MIDDLE.as_bytes());
-    head
-}
-
-/// Head, base64 of `data`, suffix: built as bytes and then turned into a
-/// `String`.
-///
-/// Why bytes: `unsafe` is forbidden in this workspace, so nothing can write
-/// base64 straight into a `String`'s buffer. `encode_slice` into the byte
-/// buffer writes in place, and `String::from_utf8`'s one pass of ASCII
-/// validation costs less than `encode_string`, which zeroes a 1 KiB stack
-/// buffer, encodes into it, validates that and copies it out.
-fn encode_frame(head: &[u8; CHUNK_HEAD_LEN], data: &[u8]) -> String {
-    let frame_len = job_chunk_frame_len(data.len());
-    let mut buf = Vec::with_capacity(frame_len);
-    buf.extend_from_slice(head);
-    buf.resize(frame_len - CHUNK_SUFFIX.len(), 0);
-    B64.encode_slice(data, &mut buf[CHUNK_HEAD_LEN..])
-        .expect("buffer sized by job_chunk_frame_len");
-    buf.extend_from_slice(CHUNK_SUFFIX.as_bytes());
-    debug_assert_eq!(buf.len(), frame_len);
-    String::from_utf8(buf).expect("a job_chunk frame is ASCII")
-}
-
-/// Appends a `job_chunk` frame for `data` to `out`, for one-off frames; a
-/// job's stream uses a [`ChunkEncoder`], which renders the head only once.
-///
-/// The frame is built as in [`ChunkEncoder::encode`]; an empty `out` takes
-/// it over without a copy, otherwise it is copied onto the end of `out`.
-pub fn encode_job_chunk(out: &mut String, job_id: &Uuid, data: &[u8]) {
-    let frame = encode_frame(&render_head(job_id), data);
-    if out.is_empty() {
-        *out = frame;
-    } else {
-        out.push_str(&frame);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,54 +360,8 @@ mod tests {
 
     const ID: &str = "6f1c2d7e-3b1a-4c5d-8e9f-0a1b2c3d4e5f";
 
-    fn id() -> Uuid {
-        Uuid::parse_str(ID).unwrap()
-    }
-
-    #[test]
-    fn chunk_encoder_matches_serde_for_every_length_mod_3() {
-        for len in [0usize, 1, 2, 3, 4, 5, 16, 256, 4097] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let mut out = String::from("prefix");
-            encode_job_chunk(&mut out, &id(), &data);
-            let expected = json!({"type": "job_chunk", "job_id": ID, "data": B64.encode(&data)});
-            let got: Value = serde_json::from_str(&out[6..]).unwrap();
-            assert_eq!(got, expected, "len {len}");
-            assert_eq!(out.len() - 6, job_chunk_frame_len(len));
-        }
-    }
-
-    /// The frame as serde writes it from a struct with the wire's field
-    /// order, to compare byte for byte (a `json!` map sorts its keys).
-    #[derive(Serialize)]
-    struct SerdeChunk {
-        r#type: &'static str,
-        job_id: Uuid,
-        data: String,
-    }
-
-    #[test]
-    fn job_encoder_is_byte_identical_to_serde_for_every_length_mod_3() {
-        let encoder = ChunkEncoder::new(&id());
-        for len in [0usize, 1, 2, 3, 4, 5, 16, 256, 4097, 65536] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let out = encoder.encode(&data);
-            let serde_frame = SerdeChunk {
-                r#type: "job_chunk",
-                job_id: id(),
-                data: B64.encode(&data),
-            };
-            assert_eq!(out, serde_json::to_string(&serde_frame).unwrap(), "len {len}");
-            assert_eq!(out.len(), job_chunk_frame_len(len));
-        }
-    }
-
-    #[test]
-    fn job_encoder_and_one_off_encoder_agree() {
-        let data = b"data: {}\n\n";
-        let mut one_off = String::new();
-        encode_job_chunk(&mut one_off, &id(), data);
-        assert_eq!(ChunkEncoder::new(&id()).encode(data), one_off);
+    fn id() -> JobId {
+        JobId::parse(ID).unwrap()
     }
 
     #[test]
@@ -472,6 +394,42 @@ mod tests {
                 other => panic!("{case}: {other:?}"),
             }
         }
+    }
+
+    /// Proves a job id is kept, compared and echoed exactly as written (issue
+    /// 13 item 7): upper-case and brace forms are accepted, not canonicalised.
+    #[test]
+    fn job_ids_are_kept_as_written() {
+        let spellings = [
+            "6F1C2D7E-3B1A-4C5D-8E9F-0A1B2C3D4E5F",
+            "{6f1c2d7e-3b1a-4c5d-8e9f-0a1b2c3d4e5f}",
+            "6f1c2d7e3b1a4c5d8e9f0a1b2c3d4e5f",
+            "urn:uuid:6f1c2d7e-3b1a-4c5d-8e9f-0a1b2c3d4e5f",
+        ];
+        for spelling in spellings {
+            let text = json!({"type": "job", "job_id": spelling, "model_id": "m", "request": {}}).to_string();
+            let Inbound::Job(job) = decode_inbound(&text).unwrap() else {
+                panic!("not a job")
+            };
+            assert_eq!(job.job_id.to_string(), spelling);
+            assert_ne!(job.job_id, id(), "two spellings are two jobs");
+            let done = Outbound::JobDone {
+                job_id: job.job_id.clone(),
+                tokens: Tokens::default(),
+                duration_ms: 1,
+            };
+            let v: Value = serde_json::from_str(&done.to_text()).unwrap();
+            assert_eq!(v["job_id"], spelling);
+            let chunk = ChunkEncoder::new(&job.job_id).encode(b"abc");
+            let v: Value = serde_json::from_str(&chunk).unwrap();
+            assert_eq!(v["job_id"], spelling);
+            assert_eq!(chunk.len(), ChunkEncoder::new(&job.job_id).frame_len(3));
+        }
+        let cancel = json!({"type": "job_cancel", "job_id": spellings[1]}).to_string();
+        let Inbound::JobCancel { job_id } = decode_inbound(&cancel).unwrap() else {
+            panic!("not a cancel")
+        };
+        assert_eq!(job_id.as_str(), spellings[1]);
     }
 
     #[test]

@@ -9,42 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
-use crate::clock::SharedClock;
 use crate::config::{AgentConfig, ConfigError};
+use crate::deps::shutdown_requested;
+pub use crate::deps::{AgentDeps, EnvLookup};
 use crate::discovery::{BackendSetupError, build_backends, discover};
 use crate::identity::Identity;
-use crate::net::{SharedConnector, tls};
-use crate::observer::SharedObserver;
+use crate::net::tls;
+use crate::provider_id::ProviderIdError;
 use crate::session::{self, SessionCtx, SessionEnd};
 use crate::stats::Stats;
-
-/// Looks up an environment variable (API keys of BYOK backends). Injected so
-/// tests and the simulation decide what the agent sees.
-pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// Everything the agent takes from its caller.
-#[derive(Clone)]
-pub struct AgentDeps {
-    /// Opens byte streams to the coordinator and to backends.
-    pub connector: SharedConnector,
-    /// Wall clock for `heartbeat.last_error_at`.
-    pub clock: SharedClock,
-    /// Seeds the agent's one RNG (reconnect jitter).
-    pub rng_seed: u64,
-    /// Becomes `true` when the agent must shut down gracefully. If the
-    /// sender is dropped, the agent runs until its task is dropped.
-    pub shutdown: watch::Receiver<bool>,
-    /// Receives internal events (a harness); production passes a no-op.
-    pub observer: SharedObserver,
-    /// Environment lookup for `api_key_env`.
-    pub env: EnvLookup,
-    /// Permits `ws://` and `http://` (tests, the simulation, `--allow-insecure`).
-    pub allow_insecure: bool,
-}
 
 /// Why [`run`] returned an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +29,8 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Backend(#[from] BackendSetupError),
-}
-
-/// Resolves when shutdown is requested; never, if the sender is gone.
-pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|down| *down).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    #[error(transparent)]
+    ProviderId(#[from] ProviderIdError),
 }
 
 /// Runs the agent until `deps.shutdown` turns `true`.
@@ -71,7 +42,9 @@ pub async fn run(config: AgentConfig, identity: Identity, deps: AgentDeps) -> Re
     let mut rng = ChaCha8Rng::seed_from_u64(deps.rng_seed);
     let mut backoff = Backoff::new(config.session.backoff_initial_ms, config.session.backoff_max_ms);
     let mut shutdown = deps.shutdown.clone();
-    let mut provider_id: Option<String> = None;
+    // A provider id from an earlier run: with it the agent logs in as that
+    // provider and does not send its enrollment code again.
+    let mut provider_id = deps.provider_ids.load()?;
     for session in 1u64.. {
         let routes = tokio::select! {
             biased;
@@ -85,9 +58,11 @@ pub async fn run(config: AgentConfig, identity: Identity, deps: AgentDeps) -> Re
             connector: &deps.connector,
             tls: &tls_config,
             routes,
+            backends: &backends,
             stats: &stats,
             clock: &deps.clock,
             observer: &deps.observer,
+            provider_ids: &deps.provider_ids,
             session,
         };
         match session::run(ctx, &mut provider_id, &mut shutdown).await {

@@ -3,8 +3,16 @@
 //! Every terminal frame the executor queues is recorded here: completions
 //! with their duration and output tokens, failures and rejections with their
 //! code. A heartbeat reads percentiles and the error rate over the last
-//! [`WINDOW_MS`]. The window is bounded in time and in entries
-//! ([`ENTRIES_MAX`]), so a flood of rejections cannot grow it without limit.
+//! [`WINDOW_MS`].
+//!
+//! Completions and failures are kept apart. Latency and tokens/s come from
+//! the most recent completions only ([`ENTRIES_MAX`] samples), and the error
+//! rate from per-second counts of both outcomes ([`Buckets`]), which are
+//! bounded by time rather than by count. A flood of rejections therefore
+//! cannot push the completions out of the window (issue 13: with one shared
+//! count-bounded window, 4 096 rejections made latency and tokens/s read 0
+//! while accepted jobs succeeded), and the error rate stays exact however
+//! many outcomes the window holds.
 
 use std::collections::VecDeque;
 
@@ -14,14 +22,56 @@ use crate::protocol::ErrorCode;
 
 /// Width of the window the heartbeat figures cover.
 pub const WINDOW_MS: u64 = 60_000;
-/// Most entries kept; the oldest are dropped first.
+/// Most completion samples kept for the percentiles; the oldest go first.
 pub const ENTRIES_MAX: usize = 4096;
+/// Width of one counting bucket of the error rate. The window's edge is
+/// exact to within one bucket.
+pub const BUCKET_MS: u64 = 1_000;
 
-/// One terminal outcome.
+/// One completed job's figures.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Outcome {
-    Done { duration_ms: u64, output_tokens: u64 },
-    Failed,
+struct Done {
+    at: Instant,
+    duration_ms: u64,
+    output_tokens: u64,
+}
+
+/// Outcome counts per [`BUCKET_MS`], over at most [`WINDOW_MS`] plus one
+/// bucket: bounded by time, so any number of outcomes costs the same memory.
+#[derive(Debug, Default)]
+struct Buckets {
+    /// `(bucket start, count)`, oldest first; at most
+    /// `WINDOW_MS / BUCKET_MS + 1` entries.
+    counts: VecDeque<(Instant, u64)>,
+}
+
+impl Buckets {
+    fn add(&mut self, at: Instant) {
+        match self.counts.back_mut() {
+            Some((start, count)) if at.saturating_duration_since(*start) < Duration::from_millis(BUCKET_MS) => {
+                *count += 1;
+            }
+            _ => self.counts.push_back((at, 1)),
+        }
+        self.expire(at);
+    }
+
+    /// Drops buckets that started more than the window before `now`.
+    fn expire(&mut self, now: Instant) {
+        let window = Duration::from_millis(WINDOW_MS);
+        while self
+            .counts
+            .front()
+            .is_some_and(|(start, _)| now.saturating_duration_since(*start) > window)
+        {
+            self.counts.pop_front();
+        }
+        debug_assert!(self.counts.len() as u64 <= WINDOW_MS / BUCKET_MS + 1);
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().map(|(_, count)| count).sum()
+    }
 }
 
 /// The heartbeat figures at one instant.
@@ -40,65 +90,57 @@ pub struct Snapshot {
 /// the session's read loop record, the heartbeat timer reads.
 #[derive(Debug, Default)]
 pub struct Stats {
-    entries: VecDeque<(Instant, Outcome)>,
+    /// The most recent completions, for the percentiles.
+    done: VecDeque<Done>,
+    done_counts: Buckets,
+    failed_counts: Buckets,
     last_error: Option<(u64, ErrorCode)>,
 }
 
 impl Stats {
     /// Records a completed job.
     pub fn record_done(&mut self, at: Instant, duration_ms: u64, output_tokens: u64) {
-        self.push(
+        if self.done.len() == ENTRIES_MAX {
+            self.done.pop_front();
+        }
+        self.done.push_back(Done {
             at,
-            Outcome::Done {
-                duration_ms,
-                output_tokens,
-            },
-        );
+            duration_ms,
+            output_tokens,
+        });
+        self.done_counts.add(at);
     }
 
     /// Records a job that ended in `job_error` (rejections included).
     pub fn record_error(&mut self, at: Instant, unix_ms: u64, code: ErrorCode) {
-        self.push(at, Outcome::Failed);
+        self.failed_counts.add(at);
         self.last_error = Some((unix_ms, code));
-    }
-
-    fn push(&mut self, at: Instant, outcome: Outcome) {
-        if self.entries.len() == ENTRIES_MAX {
-            self.entries.pop_front();
-        }
-        self.entries.push_back((at, outcome));
     }
 
     /// The figures over the window ending at `now`.
     pub fn snapshot(&mut self, now: Instant) -> Snapshot {
         let window = Duration::from_millis(WINDOW_MS);
         while self
-            .entries
+            .done
             .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > window)
+            .is_some_and(|done| now.saturating_duration_since(done.at) > window)
         {
-            self.entries.pop_front();
+            self.done.pop_front();
         }
-        let mut latencies_ms = Vec::with_capacity(self.entries.len());
-        let mut rates = Vec::with_capacity(self.entries.len());
-        let mut failed = 0usize;
-        for (_, outcome) in &self.entries {
-            match *outcome {
-                Outcome::Done {
-                    duration_ms,
-                    output_tokens,
-                } => {
-                    latencies_ms.push(duration_ms);
-                    if duration_ms > 0 {
-                        rates.push(output_tokens as f64 * 1000.0 / duration_ms as f64);
-                    }
-                }
-                Outcome::Failed => failed += 1,
+        self.done_counts.expire(now);
+        self.failed_counts.expire(now);
+        let mut latencies_ms = Vec::with_capacity(self.done.len());
+        let mut rates = Vec::with_capacity(self.done.len());
+        for done in &self.done {
+            latencies_ms.push(done.duration_ms);
+            if done.duration_ms > 0 {
+                rates.push(done.output_tokens as f64 * 1000.0 / done.duration_ms as f64);
             }
         }
         latencies_ms.sort_unstable();
         rates.sort_unstable_by(f64::total_cmp);
-        let total = self.entries.len();
+        let failed = self.failed_counts.total();
+        let total = failed + self.done_counts.total();
         Snapshot {
             tokens_per_sec_p50: percentile(&rates, 50).unwrap_or(0.0),
             p50_latency_ms: percentile(&latencies_ms, 50).unwrap_or(0),
@@ -155,13 +197,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn entries_are_bounded() {
+    /// Proves completion samples and outcome buckets stay bounded under a flood.
+    #[tokio::test(start_paused = true)]
+    async fn entries_are_bounded() {
         let mut stats = Stats::default();
-        let t0 = Instant::now();
-        for _ in 0..ENTRIES_MAX + 10 {
-            stats.record_error(t0, 1, ErrorCode::OutOfCapacity);
+        for _ in 0..3 * ENTRIES_MAX {
+            stats.record_error(Instant::now(), 1, ErrorCode::OutOfCapacity);
+            stats.record_done(Instant::now(), 1, 1);
+            tokio::time::advance(Duration::from_millis(50)).await;
         }
-        assert_eq!(stats.entries.len(), ENTRIES_MAX);
+        assert_eq!(stats.done.len(), ENTRIES_MAX);
+        assert!(stats.failed_counts.counts.len() as u64 <= WINDOW_MS / BUCKET_MS + 1);
+        assert!(stats.done_counts.counts.len() as u64 <= WINDOW_MS / BUCKET_MS + 1);
     }
 }

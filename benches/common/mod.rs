@@ -35,6 +35,11 @@ pub const MODEL: &str = "bench-model";
 /// not depend on the id's value).
 pub const JOB_ID: Uuid = Uuid::from_u128(0x6f1c_2d7e_3b1a_4c5d_8e9f_0a1b_2c3d_4e5f);
 
+/// [`JOB_ID`] as the agent holds it (its canonical spelling).
+pub fn job_id() -> provider_agent::protocol::JobId {
+    JOB_ID.into()
+}
+
 /// Where criterion writes its reports (the rule criterion itself follows), so
 /// figures a bench writes by hand (outbound memory, the sweep) land next to
 /// the timings of the same run, where the gate reads them.
@@ -329,6 +334,7 @@ pub fn executor(routes: Arc<Routes>, max_concurrent: usize) -> Executor {
         max_concurrent,
         outbound_queue_bytes_max: session.outbound_queue_bytes_max,
         outbound_control_frames_max: session.outbound_control_frames_max,
+        outbound_control_bytes_max: session.outbound_control_bytes_max,
     };
     Executor::new(
         routes,
@@ -342,6 +348,7 @@ pub fn executor(routes: Arc<Routes>, max_concurrent: usize) -> Executor {
 /// A job for [`MODEL`] asking the flood backend for `chunks` chunks. The
 /// deadline is the longest the agent accepts: a bench must never time out.
 pub fn flood_job(job_id: Uuid, chunks: u64) -> JobFrame {
+    let job_id = job_id.into();
     let mut request = Map::new();
     request.insert("messages".into(), Value::Array(vec![]));
     request.insert("chunks".into(), Value::from(chunks));

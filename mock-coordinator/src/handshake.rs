@@ -56,6 +56,12 @@ where
         fail(coord, conn, ws, &why).await;
         return Err(CloseReason::AuthFailed(why));
     }
+    if handshake.enrollment_single_use
+        && let Err(why) = crate::enrollment::check_single_use(coord, conn, &response)
+    {
+        fail(coord, conn, ws, &why).await;
+        return Err(CloseReason::AuthFailed(why));
+    }
     if mode == HandshakeMode::Late {
         let until_us = coord.now_us().saturating_add(ms_to_us(handshake.delay_ms));
         preauth_until(coord, conn, ws, until_us, "before auth_ok").await?;

@@ -33,10 +33,13 @@ impl Coordinator {
     /// without one is recorded as undeliverable. Returns the record index
     /// and whether the frame was queued.
     fn submit(&self, mut record: JobRecord, text: String) -> (usize, bool) {
-        let target = self.newest_session();
+        let mut target = self.newest_session();
         record.conn = target.as_ref().map(|(conn, _)| *conn);
         if target.is_none() {
             record.undeliverable = Some("no authenticated session".into());
+        } else if let Some(why) = crate::routing::refusal(self, record.conn, &record.model) {
+            record.undeliverable = Some(why);
+            target = None;
         }
         let index = self.log().with(|s| s.push_job(record));
         let Some((_, handle)) = target else {
@@ -95,7 +98,7 @@ impl Coordinator {
             s.progress.next_arrival - 1
         });
         let deadline_ms = script.deadline_for(script.arrivals.get(rule));
-        let job_id = draw.job_id.to_string();
+        let job_id = script.job_id_spelling.spell(draw.job_id, arrival);
         let spec = JobSpec {
             job_id: &job_id,
             model: &draw.model,

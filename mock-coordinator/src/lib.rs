@@ -9,6 +9,8 @@
 //! - `frames` — text of every outbound frame, malformed ones included.
 //! - [`coordinator`] — [`Coordinator`]: construction, sessions, `serve_*`.
 //! - `handshake` — challenge, signature check, scripted misbehaviour.
+//! - `enrollment` — single-use enrollment codes.
+//! - `routing` — routing by the latest `capabilities` of a session.
 //! - `session` — steady-state reader loop, read pauses and slow reads.
 //! - `writer` — the per-connection writer task and its outbound queue.
 //! - `driver` — the job driver task: timeline, closed loops, relative actions.
@@ -35,6 +37,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod digest;
 mod driver;
+mod enrollment;
 mod frames;
 mod handshake;
 mod inbound;
@@ -44,6 +47,7 @@ mod plan;
 pub mod record;
 mod resend;
 mod rng;
+mod routing;
 pub mod script;
 mod session;
 mod start;

@@ -147,9 +147,11 @@ pub fn session_pairs(session: &SessionConfig) -> Vec<(&'static str, u64)> {
         heartbeat_interval_ms,
         outbound_queue_bytes_max,
         outbound_control_frames_max,
+        outbound_control_bytes_max,
         backoff_initial_ms,
         backoff_max_ms,
         discovery_timeout_ms,
+        discovery_interval_ms,
         shutdown_flush_timeout_ms,
     } = session.clone();
     vec![
@@ -161,9 +163,11 @@ pub fn session_pairs(session: &SessionConfig) -> Vec<(&'static str, u64)> {
         ("heartbeat_interval_ms", heartbeat_interval_ms),
         ("outbound_queue_bytes_max", outbound_queue_bytes_max as u64),
         ("outbound_control_frames_max", outbound_control_frames_max as u64),
+        ("outbound_control_bytes_max", outbound_control_bytes_max as u64),
         ("backoff_initial_ms", backoff_initial_ms),
         ("backoff_max_ms", backoff_max_ms),
         ("discovery_timeout_ms", discovery_timeout_ms),
+        ("discovery_interval_ms", discovery_interval_ms),
         ("shutdown_flush_timeout_ms", shutdown_flush_timeout_ms),
     ]
 }

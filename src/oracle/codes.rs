@@ -13,10 +13,11 @@
 //! - `duplicate_job`: an earlier submission of the id on the connection may
 //!   still have been in flight at the agent: admitted, and neither answered
 //!   nor cancelled before this one was written.
-//! - `model_not_loaded`: the session's `capabilities` (the agent's routes,
-//!   fixed per session) did not list the model, and no backend ran it. Every
-//!   code judged below needs the model listed, since the agent answers an
-//!   unrouted model `model_not_loaded` at admission.
+//! - `model_not_loaded`: the session's `capabilities` in force when the
+//!   submission was written (the latest read by then, or the handshake's)
+//!   did not list the model, and no backend ran it. Every code judged below
+//!   needs the model listed, since the agent answers an unrouted model
+//!   `model_not_loaded` at admission.
 //! - `backend_timeout`: the terminal frame came at or after the deadline
 //!   (from the submission's writing), give or take one simulation step.
 //! - `auth_rejected_by_backend`, `internal`, `backend_unreachable`: what the
@@ -52,6 +53,13 @@
 //!   the agent read the cancel, so it is judged like any other.
 //! - A session whose `capabilities` were not read gives no routes: routing
 //!   is then not judged.
+//! - Nor is it when a `capabilities` re-sent after a rediscovery, read after
+//!   the submission was written and before its terminal frame, changed
+//!   whether the model is listed: the agent switched its routes before
+//!   queueing that frame, at an instant the trace cannot place against the
+//!   job's arrival. (A switch before the arrival puts the new `capabilities`
+//!   ahead of the terminal frame in the agent's one outbound queue, so a
+//!   change read after the terminal frame cannot have applied.)
 //! - `model_not_loaded` with a backend run counts only executions paired
 //!   with no submission; one paired with an earlier submission of the id is
 //!   a second run there, which `never_run_twice` flags.
@@ -161,9 +169,9 @@ fn untruth(ctx: &Ctx<'_>, job: &JobView, send: &JobSend, code: &str, at_us: u64)
             (!id_may_be_live(job, send)).then(|| "no other submission of the id was in flight at the agent".to_owned())
         }
         _ if invalid(send) => Some("the job frame was invalid: it must be invalid_job".to_owned()),
-        "model_not_loaded" => not_loaded_untruth(ctx.view, job, send),
+        "model_not_loaded" => not_loaded_untruth(ctx.view, job, send, at_us),
         "backend_timeout" | "auth_rejected_by_backend" | "internal" | "backend_unreachable" => {
-            unrouted(ctx.view, send).or_else(|| run_untruth(ctx, send, code, at_us))
+            unrouted(ctx.view, send, at_us).or_else(|| run_untruth(ctx, send, code, at_us))
         }
         _ => Some("that is not a protocol error code".to_owned()),
     }
@@ -192,15 +200,24 @@ fn id_may_be_live(job: &JobView, send: &JobSend) -> bool {
         })
 }
 
-/// The models the session of `send` advertised, if its capabilities were read.
-fn routes<'a>(view: &'a TraceView, send: &JobSend) -> Option<&'a [String]> {
-    view.sessions.get(&send.conn)?.models.as_deref()
+/// Whether the session of `send` advertised its model when it was written,
+/// if that can be told: its capabilities were read, and none read between
+/// the writing and the terminal frame at `terminal_us` changed the answer.
+fn listed(view: &TraceView, send: &JobSend, terminal_us: u64) -> Option<bool> {
+    let capabilities = &view.sessions.get(&send.conn)?.capabilities;
+    let in_force = capabilities.iter().rposition(|(at, _)| *at <= send.at_us).unwrap_or(0);
+    let listed = capabilities.get(in_force)?.1.contains(&send.model);
+    let changed = capabilities[in_force + 1..]
+        .iter()
+        .take_while(|(at, _)| *at < terminal_us)
+        .any(|(_, models)| models.contains(&send.model) != listed);
+    (!changed).then_some(listed)
 }
 
 /// Why `model_not_loaded` is false: the session served the model, or a
 /// backend ran the submission anyway.
-fn not_loaded_untruth(view: &TraceView, job: &JobView, send: &JobSend) -> Option<String> {
-    if routes(view, send).is_some_and(|models| models.contains(&send.model)) {
+fn not_loaded_untruth(view: &TraceView, job: &JobView, send: &JobSend, terminal_us: u64) -> Option<String> {
+    if listed(view, send, terminal_us) == Some(true) {
         return Some(format!("the session's capabilities list model {}", send.model));
     }
     let next_us = job.sends.iter().filter(|o| o.seq > send.seq).map(|o| o.at_us).min();
@@ -217,9 +234,8 @@ fn not_loaded_untruth(view: &TraceView, job: &JobView, send: &JobSend) -> Option
 }
 
 /// Why a code other than `model_not_loaded` is impossible for an unrouted model.
-fn unrouted(view: &TraceView, send: &JobSend) -> Option<String> {
-    let models = routes(view, send)?;
-    (!models.contains(&send.model)).then(|| {
+fn unrouted(view: &TraceView, send: &JobSend, terminal_us: u64) -> Option<String> {
+    (!listed(view, send, terminal_us)?).then(|| {
         format!(
             "the session's capabilities do not list model {}: it must be model_not_loaded",
             send.model

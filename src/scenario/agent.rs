@@ -55,6 +55,7 @@ pub fn agent_config(scenario: &Scenario) -> AgentConfig {
         max_tokens_per_minute: agent.max_tokens_per_minute,
     };
     config.session = agent.session.clone();
+    config.coordinator.enrollment_code = agent.enrollment_code.clone();
     config
 }
 

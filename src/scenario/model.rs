@@ -103,6 +103,9 @@ pub struct AgentSection {
     /// `[agent.allow_models]`: backend host → the agent's allow-list for it.
     #[serde(default)]
     pub allow_models: BTreeMap<String, Vec<String>>,
+    /// `coordinator.enrollment_code`: sent until the agent has a provider id.
+    #[serde(default)]
+    pub enrollment_code: Option<String>,
 }
 
 fn max_concurrent_default() -> u32 {
@@ -117,6 +120,7 @@ impl Default for AgentSection {
             session: SessionConfig::default(),
             pricing: None,
             allow_models: BTreeMap::new(),
+            enrollment_code: None,
         }
     }
 }

@@ -11,9 +11,11 @@ pub struct SessionView {
     pub conn: u64,
     pub opened_us: u64,
     pub ready_us: Option<u64>,
-    /// The models its `capabilities` advertised: the agent's routes for
-    /// the whole session (it discovers backends once per session).
+    /// The models its first `capabilities` advertised (at the handshake).
     pub models: Option<Vec<String>>,
+    /// Every `capabilities` read, in order: `(read at µs, models)`. An agent
+    /// that rediscovers its backends sends it again when they change.
+    pub capabilities: Vec<(u64, Vec<String>)>,
     pub closed_us: Option<u64>,
     pub reason: Option<String>,
     /// Every heartbeat read on this connection (`what` is its `queue_depth`).

@@ -139,6 +139,7 @@ impl TraceView {
             EventKind::SessionReady { models, .. } => {
                 session.ready_us = session.ready_us.or(Some(at));
                 session.models.get_or_insert_with(|| models.clone());
+                session.capabilities.push((at, models.clone()));
             }
             EventKind::SessionClosed { reason, .. } => {
                 session.closed_us = Some(at);

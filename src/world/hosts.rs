@@ -13,6 +13,7 @@ use mock_coordinator::{Coordinator, Log, Script};
 use provider_agent::clock::AnchoredClock;
 use provider_agent::config::AgentConfig;
 use provider_agent::identity::Identity;
+use provider_agent::provider_id::{MemoryStore, SharedProviderIdStore};
 use provider_agent::run::{AgentDeps, run};
 use tokio::sync::{Semaphore, watch};
 use turmoil::Sim;
@@ -140,7 +141,11 @@ pub fn add_agent(
     let (config, observer, events) = (Arc::new(config.clone()), observer.clone(), events.clone());
     let connector = connector.clone();
     let starts = Rc::new(Cell::new(0));
+    // The agent's disk: what it persists (its provider id) survives a crash
+    // and is read by the next incarnation.
+    let provider_ids: SharedProviderIdStore = Arc::new(MemoryStore::default());
     sim.host(AGENT_HOST, move || {
+        let provider_ids = provider_ids.clone();
         let rng_seed = host_seed(seed, AGENT_HOST, next_incarnation(&starts));
         let (config, observer, events) = (config.clone(), observer.clone(), events.clone());
         let connector = connector.clone();
@@ -156,6 +161,7 @@ pub fn add_agent(
                 observer: Arc::new(observer),
                 env: Arc::new(|_| None),
                 allow_insecure: true,
+                provider_ids: provider_ids.clone(),
             };
             let identity = Identity::from_secret_bytes(identity_secret(seed));
             let outcome = run((*config).clone(), identity, deps).await;

@@ -5,12 +5,10 @@
 //! future returned by [`Backend::execute`] must close the backend connection:
 //! that is how a cancel or a deadline reaches the server.
 
+use crate::protocol::{ErrorCode, JobFormat, JobId};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use uuid::Uuid;
-
-use crate::protocol::{ErrorCode, JobFormat};
 
 pub mod openai;
 pub mod usage;
@@ -57,7 +55,7 @@ pub struct ModelInfo {
 /// What a backend needs to run one job.
 #[derive(Clone, Debug)]
 pub struct Job {
-    pub job_id: Uuid,
+    pub job_id: JobId,
     pub model_id: String,
     pub request: Map<String, Value>,
     pub format: JobFormat,
@@ -122,6 +120,26 @@ impl BackendError {
             | BackendError::StreamCut(_)
             | BackendError::Sink(_)
             | BackendError::Other(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The short text `job_error.message` carries: one fixed sentence per
+    /// error class, plus the HTTP status where there is one.
+    ///
+    /// The [`Display`](std::fmt::Display) form holds what the operator needs
+    /// (backend address, base URL, up to 4 KiB of the upstream's error body)
+    /// and stays in the agent's own log; none of it may reach the
+    /// coordinator, which must not learn the operator's LAN layout or see an
+    /// upstream body that may echo a masked API key.
+    pub fn public_message(&self) -> String {
+        match self {
+            BackendError::Unreachable(_) => "backend unreachable".into(),
+            BackendError::BadStatus { status, .. } => format!("backend answered HTTP {status}"),
+            BackendError::MissingApiKey(_) => "backend API key is not configured".into(),
+            BackendError::ModelNotFound(_) => "backend does not serve this model".into(),
+            BackendError::StreamCut(_) => "backend stream cut mid-way".into(),
+            BackendError::Sink(_) => "output could not be delivered".into(),
+            BackendError::Other(_) => "backend error".into(),
         }
     }
 }

@@ -41,9 +41,9 @@ use hyper::body::Incoming;
 use crate::backend::usage::{SSE_LINE_BYTES_MAX_DEFAULT, SseUsageScanner};
 use crate::backend::{Backend, BackendError, BackendKind, Job, JobResult, JobSink, ModelInfo};
 use crate::config::{BackendConfig, SessionConfig};
+use crate::deps::EnvLookup;
 use crate::net::SharedConnector;
 use crate::net::endpoint::{Endpoint, EndpointError};
-use crate::run::EnvLookup;
 
 mod conn;
 pub mod wire;

@@ -9,6 +9,9 @@
 //!   plain HTTP on the operator's machine by design).
 //! - `models = []` is rejected: it would serve nothing; omit the key to serve
 //!   every model the backend lists.
+//! - A remote (BYOK) backend must list its `models`: without a list it would
+//!   advertise every upstream model at the default price, billed to the
+//!   operator's key. The operator opts in to each priced model.
 //! - `session.idle_timeout_ms` must exceed `session.ping_interval_ms`, or a
 //!   healthy but quiet coordinator would be disconnected between pings.
 
@@ -135,6 +138,16 @@ fn validate_backend(index: usize, backend: &BackendConfig, allow_insecure: bool)
         ));
     }
     validate_api_key_env(&prefix, backend)?;
+    if remote && backend.models.is_none() {
+        return Err(invalid(
+            format!("{prefix}.models"),
+            format!(
+                "is required for kind {}: list the upstream models to serve, the operator must opt in \
+                 to each model billed to this API key",
+                backend.kind.as_str()
+            ),
+        ));
+    }
     if let Some(models) = &backend.models {
         validate_allow_list(&prefix, models)?;
     }
@@ -199,9 +212,11 @@ fn validate_session(session: &SessionConfig) -> Result<(), ConfigError> {
             "outbound_control_frames_max",
             to_u64(session.outbound_control_frames_max),
         ),
+        ("outbound_control_bytes_max", to_u64(session.outbound_control_bytes_max)),
         ("backoff_initial_ms", session.backoff_initial_ms),
         ("backoff_max_ms", session.backoff_max_ms),
         ("discovery_timeout_ms", session.discovery_timeout_ms),
+        ("discovery_interval_ms", session.discovery_interval_ms),
         ("shutdown_flush_timeout_ms", session.shutdown_flush_timeout_ms),
     ];
     for (name, value) in positive {

@@ -216,12 +216,14 @@ default_output_per_1m = 2.0
 [[backends]]
 kind = "openrouter"
 api_key_env = "UNSET_KEY"
+models = ["o"]
 [[backends]]
 kind = "vllm"
 models = ["m"]
 [[backends]]
 kind = "venice"
 api_key_env = "SET_KEY"
+models = ["v"]
 "#;
     let config = AgentConfig::from_toml_str(text, "test").expect("valid");
     let env: EnvLookup = Arc::new(|name: &str| (name == "SET_KEY").then(|| "k".to_owned()));

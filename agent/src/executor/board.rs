@@ -11,7 +11,17 @@
 //!   queue a second terminal frame, and a cancel that finds no entry knows
 //!   the terminal frame is already on its way;
 //! - a cancel removes the entry and purges the job's queued frames in one
-//!   critical section, so nothing of that job is written after it.
+//!   critical section, so nothing of that job is written after it;
+//! - every admission gets a [`Ticket`]: the job id plus a generation drawn
+//!   from a counter under the lock. A job task can queue a chunk or its
+//!   terminal frame only while the entry under its id still has its
+//!   generation. Keyed by id alone, a task of a cancelled job that was
+//!   mid-poll when the cancel came (on the multi-thread runtime, past its
+//!   own cancel check) could push a chunk, or its `job_done`, into the entry
+//!   of a new job re-sent with the same id: the new job would then lose its
+//!   slot and its own terminal frame. Tickets make that structural too.
+//!   (turmoil runs each host on one thread and cannot see this race; the
+//!   multi-thread stress test `executor_stress` in the agent's tests does.)
 //!
 //! The lock is a `std::sync::Mutex`, held only for a few map and queue
 //! operations and never across an `.await`.
@@ -20,17 +30,28 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
-use uuid::Uuid;
 
 use crate::observer::{AgentEvent, SharedObserver};
+use crate::protocol::JobId;
+
+/// One admission of a job: its id and the generation the board gave it.
+/// A job task holds its ticket and presents it for every chunk and for its
+/// terminal frame; an entry with the same id but another generation is a
+/// different job (a re-send after a cancel).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub job_id: JobId,
+    generation: u64,
+}
 
 /// One queued outbound frame.
 #[derive(Debug)]
 pub struct Frame {
-    /// The job the frame belongs to, when a cancel must be able to purge it.
-    /// Rejections of jobs that never took a slot carry `None`: a `job_error`
-    /// answering a duplicate submission must survive a cancel of the original.
-    pub job: Option<Uuid>,
+    /// The admission the frame belongs to, when a cancel must be able to
+    /// purge it. Rejections of jobs that never took a slot carry `None`: a
+    /// `job_error` answering a duplicate submission must survive a cancel of
+    /// the original.
+    pub job: Option<Ticket>,
     pub kind: FrameKind,
     /// Budget held by a `job_chunk` frame; released when the frame leaves
     /// the queue (written or purged).
@@ -59,9 +80,10 @@ impl Frame {
 /// Result of asking for a slot.
 #[derive(Debug)]
 pub enum Admission {
-    /// The job holds a slot. The receiver resolves when the job is cancelled
-    /// or its session ends (the sender is dropped with the entry).
-    Admitted(oneshot::Receiver<()>),
+    /// The job holds a slot under `Ticket`. The receiver resolves when the
+    /// job is cancelled or its session ends (the sender is dropped with the
+    /// entry).
+    Admitted(Ticket, oneshot::Receiver<()>),
     Duplicate,
     Full,
     /// The session is ending: no new work is accepted.
@@ -71,23 +93,29 @@ pub enum Admission {
 /// Why a control frame could not be queued.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
-    #[error("outbound control queue is full ({0} frames): the coordinator stopped reading")]
+    #[error("outbound control queue is full ({0} frames or their byte bound): the coordinator stopped reading")]
     ControlFull(usize),
     #[error("the session is closed")]
     Closed,
 }
 
 struct Entry {
+    /// The admission this entry belongs to.
+    generation: u64,
     /// Dropped to tell the job's task to stop.
     _cancel_tx: oneshot::Sender<()>,
 }
 
 #[derive(Default)]
 struct Inner {
-    jobs: BTreeMap<Uuid, Entry>,
+    jobs: BTreeMap<JobId, Entry>,
+    /// The generation the next admission gets.
+    next_generation: u64,
     queue: VecDeque<Frame>,
     /// Frames in `queue` that hold no budget (terminal, rejections, pings…).
     control_frames: usize,
+    /// Bytes of those frames.
+    control_bytes: usize,
     queued_bytes: usize,
     queued_bytes_high_water: usize,
     closing: bool,
@@ -107,11 +135,20 @@ pub struct Board {
     overflow: Notify,
     jobs_in_flight_max: usize,
     control_frames_max: usize,
+    /// Control frames are bounded in bytes as well as in count: a count alone
+    /// lets a few large frames (a long rejection, a large `capabilities`)
+    /// grow the queue without a byte limit.
+    control_bytes_max: usize,
     observer: SharedObserver,
 }
 
 impl Board {
-    pub fn new(jobs_in_flight_max: usize, control_frames_max: usize, observer: SharedObserver) -> Self {
+    pub fn new(
+        jobs_in_flight_max: usize,
+        control_frames_max: usize,
+        control_bytes_max: usize,
+        observer: SharedObserver,
+    ) -> Self {
         debug_assert!(jobs_in_flight_max > 0);
         Self {
             inner: Mutex::new(Inner::default()),
@@ -119,6 +156,7 @@ impl Board {
             overflow: Notify::new(),
             jobs_in_flight_max,
             control_frames_max,
+            control_bytes_max,
             observer,
         }
     }
@@ -136,7 +174,7 @@ impl Board {
 
     /// Takes a slot for `job_id` unless it is a duplicate, the board is full,
     /// or the session is ending.
-    pub fn admit(&self, job_id: Uuid) -> Admission {
+    pub fn admit(&self, job_id: JobId) -> Admission {
         let mut inner = self.lock();
         if inner.closing || inner.closed {
             return Admission::Closing;
@@ -148,40 +186,61 @@ impl Board {
             return Admission::Full;
         }
         let (cancel_tx, cancel_rx) = oneshot::channel();
-        inner.jobs.insert(job_id, Entry { _cancel_tx: cancel_tx });
+        let generation = inner.next_generation;
+        inner.next_generation += 1;
+        let entry = Entry {
+            generation,
+            _cancel_tx: cancel_tx,
+        };
+        inner.jobs.insert(job_id.clone(), entry);
         let in_flight = inner.jobs.len();
         debug_assert!(in_flight <= self.jobs_in_flight_max);
-        self.observer.on_event(AgentEvent::JobAdmitted { job_id, in_flight });
-        Admission::Admitted(cancel_rx)
+        self.observer.on_event(AgentEvent::JobAdmitted {
+            job_id: job_id.clone(),
+            in_flight,
+        });
+        Admission::Admitted(Ticket { job_id, generation }, cancel_rx)
+    }
+
+    /// Whether `ticket`'s admission still holds its slot.
+    fn holds(inner: &Inner, ticket: &Ticket) -> bool {
+        inner
+            .jobs
+            .get(&ticket.job_id)
+            .is_some_and(|entry| entry.generation == ticket.generation)
     }
 
     /// The jobs holding a slot, in id order.
-    pub fn live_jobs(&self) -> Vec<Uuid> {
-        self.lock().jobs.keys().copied().collect()
+    pub fn live_jobs(&self) -> Vec<JobId> {
+        self.lock().jobs.keys().cloned().collect()
     }
 
     /// Whether `job_id` holds a slot.
-    pub fn is_live(&self, job_id: &Uuid) -> bool {
+    pub fn is_live(&self, job_id: &JobId) -> bool {
         self.lock().jobs.contains_key(job_id)
     }
 
     /// Cancels a live job: frees its slot, purges its queued frames and wakes
     /// its task. Returns `false` when the job is not in flight (unknown, or
     /// its terminal frame is already queued).
-    pub fn cancel(&self, job_id: &Uuid) -> bool {
+    pub fn cancel(&self, job_id: &JobId) -> bool {
         let mut inner = self.lock();
-        if inner.jobs.remove(job_id).is_none() {
+        let Some(entry) = inner.jobs.remove(job_id) else {
             return false;
-        }
+        };
         let in_flight = inner.jobs.len();
         self.observer.on_event(AgentEvent::SlotFreed {
-            job_id: *job_id,
+            job_id: job_id.clone(),
             in_flight,
             cancelled: true,
         });
+        let cancelled = Ticket {
+            job_id: job_id.clone(),
+            generation: entry.generation,
+        };
         let purged: Vec<Frame> = {
             let (keep, purge): (VecDeque<Frame>, VecDeque<Frame>) =
-                inner.queue.drain(..).partition(|f| f.job != Some(*job_id));
+                inner.queue.drain(..).partition(|f| f.job.as_ref() != Some(&cancelled));
             inner.queue = keep;
             purge.into()
         };
@@ -191,15 +250,16 @@ impl Board {
         true
     }
 
-    /// Queues a `job_chunk` frame of a live job. Returns the frame back when
-    /// the job is no longer live (cancelled or session ended).
-    pub fn push_chunk(&self, job_id: Uuid, text: String, permit: OwnedSemaphorePermit) -> Result<(), String> {
+    /// Queues a `job_chunk` frame of a live admission. Returns the frame
+    /// back when it is no longer live (cancelled, session ended, or its id
+    /// now belongs to a re-sent job).
+    pub fn push_chunk(&self, ticket: &Ticket, text: String, permit: OwnedSemaphorePermit) -> Result<(), String> {
         let mut inner = self.lock();
-        if !inner.jobs.contains_key(&job_id) || inner.closed {
+        if !Self::holds(&inner, ticket) || inner.closed {
             return Err(text);
         }
         let frame = Frame {
-            job: Some(job_id),
+            job: Some(ticket.clone()),
             kind: FrameKind::Text(text),
             permit: Some(permit),
         };
@@ -207,21 +267,23 @@ impl Board {
         Ok(())
     }
 
-    /// Frees the slot of a live job and queues its terminal frame, in that
-    /// order and atomically. Returns `false` (and queues nothing) when the job
-    /// was cancelled first: then no terminal frame is due.
-    pub fn finish(&self, job_id: Uuid, terminal: String) -> Result<bool, QueueError> {
+    /// Frees the slot of a live admission and queues its terminal frame, in
+    /// that order and atomically. Returns `false` (and queues nothing) when
+    /// the admission was cancelled first: then no terminal frame is due, and
+    /// an entry of a re-sent job under the same id is left untouched.
+    pub fn finish(&self, ticket: &Ticket, terminal: String) -> Result<bool, QueueError> {
         let mut inner = self.lock();
-        if inner.jobs.remove(&job_id).is_none() {
+        if !Self::holds(&inner, ticket) {
             return Ok(false);
         }
+        inner.jobs.remove(&ticket.job_id);
         let in_flight = inner.jobs.len();
         self.observer.on_event(AgentEvent::SlotFreed {
-            job_id,
+            job_id: ticket.job_id.clone(),
             in_flight,
             cancelled: false,
         });
-        self.push_control_locked(&mut inner, Some(job_id), FrameKind::Text(terminal))?;
+        self.push_control_locked(&mut inner, Some(ticket.clone()), FrameKind::Text(terminal))?;
         Ok(true)
     }
 
@@ -231,23 +293,23 @@ impl Board {
         self.push_control_locked(&mut inner, None, kind)
     }
 
-    fn push_control_locked(&self, inner: &mut Inner, job: Option<Uuid>, kind: FrameKind) -> Result<(), QueueError> {
+    fn push_control_locked(&self, inner: &mut Inner, job: Option<Ticket>, kind: FrameKind) -> Result<(), QueueError> {
         if inner.closed {
             return Err(QueueError::Closed);
         }
-        if inner.control_frames >= self.control_frames_max {
+        let frame = Frame {
+            job,
+            kind,
+            permit: None,
+        };
+        if inner.control_frames >= self.control_frames_max || inner.control_bytes + frame.len() > self.control_bytes_max
+        {
             self.overflow.notify_one();
             return Err(QueueError::ControlFull(inner.control_frames));
         }
         inner.control_frames += 1;
-        self.enqueue(
-            inner,
-            Frame {
-                job,
-                kind,
-                permit: None,
-            },
-        );
+        inner.control_bytes += frame.len();
+        self.enqueue(inner, frame);
         Ok(())
     }
 
@@ -271,6 +333,7 @@ impl Board {
         inner.queued_bytes -= frame.len();
         if frame.permit.is_none() {
             inner.control_frames -= 1;
+            inner.control_bytes -= frame.len();
         }
     }
 
@@ -299,7 +362,7 @@ impl Board {
     /// Ends the session's work: every job loses its slot (its task is told to
     /// stop), the queue is dropped, nothing more can be queued. Returns the
     /// ids of the jobs that were still in flight.
-    pub fn close(&self) -> Vec<Uuid> {
+    pub fn close(&self) -> Vec<JobId> {
         let mut inner = self.lock();
         inner.closed = true;
         inner.closing = true;
@@ -308,7 +371,7 @@ impl Board {
         for job_id in jobs.keys() {
             remaining -= 1;
             self.observer.on_event(AgentEvent::SlotFreed {
-                job_id: *job_id,
+                job_id: job_id.clone(),
                 in_flight: remaining,
                 cancelled: true,
             });
@@ -316,6 +379,7 @@ impl Board {
         inner.queue.clear();
         inner.queued_bytes = 0;
         inner.control_frames = 0;
+        inner.control_bytes = 0;
         self.frame_ready.notify_one();
         jobs.into_keys().collect()
     }

@@ -8,29 +8,31 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::Shared;
-use super::board::Board;
+use super::board::{Board, Ticket};
 use super::sink::BoardSink;
 use crate::backend::{Backend, BackendError, Job, JobResult};
-use crate::protocol::{ErrorCode, Outbound, Tokens};
+use crate::protocol::{ErrorCode, JobId, Outbound, Tokens};
 
 /// Runs `job` on `backend` until it ends, its deadline passes, or
 /// `cancel_rx` resolves (cancel or session end).
 pub(super) async fn drive(
     shared: Arc<Shared>,
+    ticket: Ticket,
     job: Job,
     backend: Arc<dyn Backend>,
     arrived: Instant,
     deadline: Instant,
     cancel_rx: oneshot::Receiver<()>,
 ) {
-    let job_id = job.job_id;
+    let job_id = job.job_id.clone();
+    debug_assert_eq!(job_id, ticket.job_id);
     let mut guard = SlotGuard {
         board: shared.board.clone(),
-        job_id,
+        ticket: ticket.clone(),
         armed: true,
     };
     let mut sink = BoardSink::new(
-        job_id,
+        ticket.clone(),
         shared.board.clone(),
         shared.budget.clone(),
         shared.budget_bytes_max,
@@ -46,23 +48,26 @@ pub(super) async fn drive(
             debug!(%job_id, "job stopped by cancel or session end");
             return;
         }
-        _ = shutdown_rx.wait_for(|down| *down) => Ok(Err(BackendError::Other("agent is shutting down".into()))),
-        r = tokio::time::timeout_at(deadline, backend.execute(&job, &mut sink)) => r,
+        _ = shutdown_rx.wait_for(|down| *down) => None,
+        r = tokio::time::timeout_at(deadline, backend.execute(&job, &mut sink)) => Some(r),
     };
     guard.armed = false;
     let now = Instant::now();
     let duration_ms = millis(now - arrived);
     let terminal = match outcome {
-        Ok(Ok(result)) => Terminal::Done(result),
-        Ok(Err(BackendError::Sink(_))) => return, // no longer live: nothing is due
-        Ok(Err(err)) => {
+        None => Terminal::Failed(ErrorCode::Internal, "agent is shutting down".into()),
+        Some(Ok(Ok(result))) => Terminal::Done(result),
+        Some(Ok(Err(BackendError::Sink(_)))) => return, // no longer live: nothing is due
+        Some(Ok(Err(err))) => {
             warn!(%job_id, error_code = err.code().as_str(), error = %err, "backend error");
-            Terminal::Failed(err.code(), err.to_string())
+            // The detail stays in this log line; the coordinator gets a
+            // short text per class (issue 13: no LAN address, URL or body).
+            Terminal::Failed(err.code(), err.public_message())
         }
-        Err(_elapsed) => Terminal::Failed(ErrorCode::BackendTimeout, "deadline_ms elapsed".into()),
+        Some(Err(_elapsed)) => Terminal::Failed(ErrorCode::BackendTimeout, "deadline_ms elapsed".into()),
     };
     shared.finish(
-        job_id,
+        &ticket,
         terminal.frame(job_id, duration_ms, &sink),
         terminal.code(),
         duration_ms,
@@ -84,7 +89,7 @@ impl Terminal {
         }
     }
 
-    fn frame(&self, job_id: uuid::Uuid, duration_ms: u64, sink: &BoardSink) -> String {
+    fn frame(&self, job_id: JobId, duration_ms: u64, sink: &BoardSink) -> String {
         match self {
             Terminal::Done(result) => Outbound::JobDone {
                 job_id,
@@ -115,7 +120,7 @@ fn millis(d: std::time::Duration) -> u64 {
 /// find their entry already gone, so the guard does nothing for them.
 struct SlotGuard {
     board: Arc<Board>,
-    job_id: uuid::Uuid,
+    ticket: Ticket,
     armed: bool,
 }
 
@@ -123,7 +128,7 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         if self.armed {
             let frame = Outbound::JobError {
-                job_id: self.job_id,
+                job_id: self.ticket.job_id.clone(),
                 error_code: ErrorCode::Internal,
                 message: "job task ended unexpectedly".into(),
                 tokens_emitted: 0,
@@ -131,7 +136,7 @@ impl Drop for SlotGuard {
             };
             // Either the terminal frame is queued now, or the job had already
             // left the board; both keep "exactly one terminal frame".
-            let _ = self.board.finish(self.job_id, frame.to_text());
+            let _ = self.board.finish(&self.ticket, frame.to_text());
         }
     }
 }

@@ -35,15 +35,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-use uuid::Uuid;
 
 use crate::backend::Job;
 use crate::clock::SharedClock;
 use crate::discovery::Routes;
 use crate::observer::{AgentEvent, SharedObserver};
-use crate::protocol::{ErrorCode, JobFrame, Outbound};
+use crate::protocol::{ErrorCode, JobFrame, JobId, Outbound};
 use crate::stats::Stats;
-use board::{Admission, Board, FrameKind, QueueError};
+use board::{Admission, Board, FrameKind, QueueError, Ticket};
 use reject_log::{RejectTally, Summary};
 
 /// What the executor's parts share: the board, the outbound byte budget, the
@@ -67,14 +66,15 @@ impl Shared {
     /// Queues a terminal frame through the board and records its outcome.
     fn finish(
         &self,
-        job_id: Uuid,
+        ticket: &Ticket,
         text: String,
         code: Option<ErrorCode>,
         duration_ms: u64,
         output_tokens: u64,
         now: Instant,
     ) {
-        match self.board.finish(job_id, text) {
+        let job_id = &ticket.job_id;
+        match self.board.finish(ticket, text) {
             Ok(true) => {
                 let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                 match code {
@@ -94,6 +94,7 @@ pub struct ExecutorLimits {
     pub max_concurrent: usize,
     pub outbound_queue_bytes_max: usize,
     pub outbound_control_frames_max: usize,
+    pub outbound_control_bytes_max: usize,
 }
 
 /// One session's executor. Created when a session reaches steady state and
@@ -115,6 +116,7 @@ impl Executor {
         let board = Arc::new(Board::new(
             limits.max_concurrent,
             limits.outbound_control_frames_max,
+            limits.outbound_control_bytes_max,
             observer.clone(),
         ));
         let shared = Shared {
@@ -131,6 +133,12 @@ impl Executor {
             shared: Arc::new(shared),
             routes,
         }
+    }
+
+    /// Routes jobs admitted from now on by `routes` (after a rediscovery).
+    /// Jobs in flight keep the backend they were given.
+    pub fn set_routes(&mut self, routes: Arc<Routes>) {
+        self.routes = routes;
     }
 
     /// The board (the writer drains it; tests inspect it).
@@ -155,8 +163,8 @@ impl Executor {
             return self.reject(job_id, ErrorCode::ModelNotLoaded, "no backend serves this model");
         };
         let backend = route.backend.clone();
-        let cancel_rx = match self.shared.board.admit(job_id) {
-            Admission::Admitted(rx) => rx,
+        let (ticket, cancel_rx) = match self.shared.board.admit(job_id.clone()) {
+            Admission::Admitted(ticket, rx) => (ticket, rx),
             Admission::Duplicate => {
                 return self.reject(job_id, ErrorCode::DuplicateJob, "a job with this job_id is in flight");
             }
@@ -172,6 +180,7 @@ impl Executor {
         };
         tasks.spawn(job::drive(
             self.shared.clone(),
+            ticket,
             job,
             backend,
             arrived,
@@ -182,15 +191,15 @@ impl Executor {
     }
 
     /// Queues a `job_error` for a job that never took a slot.
-    pub fn reject(&self, job_id: Uuid, code: ErrorCode, message: &str) -> Result<(), QueueError> {
+    pub fn reject(&self, job_id: JobId, code: ErrorCode, message: &str) -> Result<(), QueueError> {
         let in_flight = self.shared.board.in_flight();
         if code == ErrorCode::OutOfCapacity {
-            self.log_out_of_capacity(job_id, in_flight);
+            self.log_out_of_capacity(&job_id, in_flight);
         } else {
             info!(%job_id, error_code = code.as_str(), in_flight, "rejecting job");
         }
         self.shared.observer.on_event(AgentEvent::JobRejected {
-            job_id,
+            job_id: job_id.clone(),
             code,
             in_flight,
         });
@@ -209,7 +218,7 @@ impl Executor {
 
     /// Logs one `out_of_capacity` rejection: at debug, and at info only as
     /// a periodic summary (see [`reject_log`]).
-    fn log_out_of_capacity(&self, job_id: Uuid, in_flight: usize) {
+    fn log_out_of_capacity(&self, job_id: &JobId, in_flight: usize) {
         debug!(%job_id, error_code = "out_of_capacity", in_flight, "rejecting job");
         let mut tally = self.shared.rejections.lock().unwrap_or_else(|p| p.into_inner());
         match tally.count(Instant::now()) {
@@ -230,8 +239,8 @@ impl Executor {
 
     /// Handles `job_cancel`: frees the slot, purges queued frames, stops the
     /// backend call. Unknown or already finished jobs are ignored.
-    pub fn cancel(&self, job_id: Uuid) -> bool {
-        let cancelled = self.shared.board.cancel(&job_id);
+    pub fn cancel(&self, job_id: &JobId) -> bool {
+        let cancelled = self.shared.board.cancel(job_id);
         if cancelled {
             info!(%job_id, "job cancelled");
         } else {
@@ -252,7 +261,7 @@ impl Executor {
     /// Ends the session's work: frees every slot and tells every job task to
     /// stop; the caller then awaits `tasks.shutdown()`. Closes the budget so
     /// a producer waiting for it wakes up and stops.
-    pub fn close(&self) -> Vec<Uuid> {
+    pub fn close(&self) -> Vec<JobId> {
         let lost = self.shared.board.close();
         self.shared.budget.close();
         lost

@@ -4,18 +4,17 @@
 
 use std::sync::Arc;
 
+use super::board::{Board, Ticket};
+use crate::backend::{JobSink, SinkError};
+use crate::protocol::ChunkEncoder;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Semaphore;
-use uuid::Uuid;
-
-use super::board::Board;
-use crate::backend::{JobSink, SinkError};
-use crate::protocol::{ChunkEncoder, job_chunk_frame_len};
 
 /// Streams one job's body bytes onto the board.
 pub struct BoardSink {
-    job_id: Uuid,
+    /// The job's admission: chunks are queued only while it is live.
+    ticket: Ticket,
     /// Renders the job's frame head once, when the sink is made: formatting
     /// the UUID again for every chunk was a measurable part of its cost.
     encoder: ChunkEncoder,
@@ -31,10 +30,10 @@ pub struct BoardSink {
 }
 
 impl BoardSink {
-    pub fn new(job_id: Uuid, board: Arc<Board>, budget: Arc<Semaphore>, budget_bytes_max: usize) -> Self {
+    pub fn new(ticket: Ticket, board: Arc<Board>, budget: Arc<Semaphore>, budget_bytes_max: usize) -> Self {
         Self {
-            job_id,
-            encoder: ChunkEncoder::new(&job_id),
+            encoder: ChunkEncoder::new(&ticket.job_id),
+            ticket,
             board,
             budget,
             budget_bytes_max,
@@ -65,7 +64,7 @@ impl JobSink for BoardSink {
         // already read, never an encoded frame the board does not count. A
         // frame larger than the whole budget takes all of it, so it still
         // goes out once the queue has drained instead of waiting forever.
-        let frame_len = job_chunk_frame_len(chunk.len());
+        let frame_len = self.encoder.frame_len(chunk.len());
         let permits = u32::try_from(frame_len.min(self.budget_bytes_max)).unwrap_or(u32::MAX);
         let permit = self
             .budget
@@ -76,7 +75,7 @@ impl JobSink for BoardSink {
         let text = self.encoder.encode(&chunk);
         debug_assert_eq!(text.len(), frame_len);
         self.board
-            .push_chunk(self.job_id, text, permit)
+            .push_chunk(&self.ticket, text, permit)
             .map_err(|_| SinkError::Gone)?;
         self.bytes_emitted += chunk.len() as u64;
         Ok(())

@@ -99,8 +99,10 @@ pub async fn authenticate(
     send(ws, response.to_text(), step_timeout).await?;
     match next_inbound(ws, step_timeout, "auth_ok").await? {
         Inbound::AuthOk { provider_id } => {
-            if provider_id.is_some() {
-                *creds.provider_id = provider_id;
+            match provider_id.map(|id| crate::provider_id::check(&id).map(|()| id)) {
+                Some(Ok(id)) => *creds.provider_id = Some(id),
+                Some(Err(err)) => tracing::warn!(%err, "ignoring the provider id of auth_ok"),
+                None => {}
             }
             Ok(())
         }

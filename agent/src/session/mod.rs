@@ -4,6 +4,7 @@
 //! - [`handshake`]: connect and authenticate, each step under a timeout.
 //! - [`writer`]: the task that drains the board into the socket.
 //! - [`steady`]: the read loop, heartbeats, pings and the idle timeout.
+//! - `rediscovery`: periodic rediscovery and `capabilities` re-sends.
 //!
 //! Tasks of a session: the session task itself (reads, dispatches, ticks),
 //! one writer task (owned through its `JoinHandle`, aborted at teardown) and
@@ -12,6 +13,7 @@
 //! every job task has been joined, so the next session starts clean.
 
 pub mod handshake;
+mod rediscovery;
 mod steady;
 pub mod writer;
 
@@ -24,11 +26,12 @@ use tracing::{info, warn};
 
 use crate::clock::SharedClock;
 use crate::config::AgentConfig;
-use crate::discovery::Routes;
+use crate::discovery::{ConfiguredBackend, Routes};
 use crate::identity::Identity;
 use crate::net::{BoxStream, SharedConnector};
 use crate::observer::{AgentEvent, SharedObserver};
 use crate::protocol::{Limits, Metadata, Outbound};
+use crate::provider_id::SharedProviderIdStore;
 use crate::stats::Stats;
 
 /// The coordinator WebSocket over whatever stream the connector gave.
@@ -67,9 +70,13 @@ pub struct SessionCtx<'a> {
     pub connector: &'a SharedConnector,
     pub tls: &'a Arc<rustls::ClientConfig>,
     pub routes: Arc<Routes>,
+    /// The backends, probed again every `session.discovery_interval_ms`.
+    pub backends: &'a [ConfiguredBackend],
     pub stats: &'a Arc<Mutex<Stats>>,
     pub clock: &'a SharedClock,
     pub observer: &'a SharedObserver,
+    /// Where a new `provider_id` from `auth_ok` is persisted.
+    pub provider_ids: &'a SharedProviderIdStore,
     /// Numbers sessions for events and logs.
     pub session: u64,
 }
@@ -91,18 +98,20 @@ pub async fn run(
             connect_timeout,
         )
         .await?;
+        let known = provider_id.clone();
         let creds = handshake::Credentials {
             identity: ctx.identity,
             enrollment_code: ctx.config.coordinator.enrollment_code.as_deref(),
             provider_id,
         };
         handshake::authenticate(&mut ws, creds, step).await?;
-        handshake::send(&mut ws, capabilities(&ctx).to_text(), step).await?;
+        persist_provider_id(&ctx, known.as_deref(), provider_id.as_deref());
+        handshake::send(&mut ws, capabilities(ctx.config, &ctx.routes).to_text(), step).await?;
         Ok::<_, SessionError>(ws)
     };
     let ws = tokio::select! {
         biased;
-        _ = crate::run::shutdown_requested(shutdown) => return SessionEnd::Shutdown,
+        _ = crate::deps::shutdown_requested(shutdown) => return SessionEnd::Shutdown,
         started = start => match started {
             Ok(ws) => ws,
             Err(err) => {
@@ -128,12 +137,25 @@ pub async fn run(
     end
 }
 
+/// Persists a provider id that `auth_ok` granted or changed, at once: a
+/// crash a moment later must not make the next incarnation enroll again. A
+/// failure is logged, not fatal: this process still knows the id.
+fn persist_provider_id(ctx: &SessionCtx<'_>, known: Option<&str>, granted: Option<&str>) {
+    let Some(granted) = granted.filter(|id| Some(*id) != known) else {
+        return;
+    };
+    match ctx.provider_ids.store(granted) {
+        Ok(()) => info!(provider_id = granted, "provider id persisted"),
+        Err(err) => warn!(%err, "cannot persist the provider id; a restart will enroll again"),
+    }
+}
+
 /// The `capabilities` frame: routes in model order, one priority order for
 /// routing and advertising alike (both come from the same [`Routes`]).
-fn capabilities(ctx: &SessionCtx<'_>) -> Outbound {
-    let limits = &ctx.config.limits;
+fn capabilities(config: &AgentConfig, routes: &Routes) -> Outbound {
+    let limits = &config.limits;
     Outbound::Capabilities {
-        models: ctx.routes.capabilities(limits.max_concurrent),
+        models: routes.capabilities(limits.max_concurrent),
         limits: Limits {
             max_concurrent_total: limits.max_concurrent,
             max_tokens_per_minute: limits.max_tokens_per_minute,

@@ -14,6 +14,7 @@ use tokio::time::{Duration, Instant, MissedTickBehavior, interval_at, sleep_unti
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, warn};
 
+use super::rediscovery::Rediscovery;
 use super::writer::{self, WriterError};
 use super::{SessionCtx, SessionEnd, WsStream};
 use crate::clock::rfc3339_ms;
@@ -29,8 +30,9 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
         max_concurrent: ctx.config.limits.max_concurrent as usize,
         outbound_queue_bytes_max: cfg.outbound_queue_bytes_max,
         outbound_control_frames_max: cfg.outbound_control_frames_max,
+        outbound_control_bytes_max: cfg.outbound_control_bytes_max,
     };
-    let executor = Executor::new(
+    let mut executor = Executor::new(
         ctx.routes.clone(),
         limits,
         ctx.stats.clone(),
@@ -52,13 +54,14 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
     let ping_period = Duration::from_millis(cfg.ping_interval_ms);
     let mut ping = interval_at(now + ping_period, ping_period);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut rediscovery = Rediscovery::new(ctx.backends, ctx.config, &ctx.routes);
     let idle = Duration::from_millis(cfg.idle_timeout_ms);
     let mut idle_deadline = now + idle;
 
     let reason = loop {
         tokio::select! {
             biased;
-            _ = crate::run::shutdown_requested(shutdown) => {
+            _ = crate::deps::shutdown_requested(shutdown) => {
                 drain_gracefully(&executor, &mut tasks, &mut writer, cfg.shutdown_flush_timeout_ms).await;
                 break None;
             }
@@ -71,6 +74,13 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
             }
             _ = ping.tick() => {
                 if let Err(err) = board.push_control(FrameKind::Ping) {
+                    break Some(err.to_string());
+                }
+            }
+            routes = rediscovery.next() => {
+                let frame = super::capabilities(ctx.config, &routes).to_text();
+                executor.set_routes(routes);
+                if let Err(err) = board.push_control(FrameKind::Text(frame)) {
                     break Some(err.to_string());
                 }
             }
@@ -138,7 +148,7 @@ fn on_text(text: &str, ctx: &SessionCtx<'_>, executor: &Executor, tasks: &mut Jo
     match decode_inbound(text) {
         Ok(Inbound::Job(job)) => executor.dispatch(job, Instant::now(), tasks),
         Ok(Inbound::JobCancel { job_id }) => {
-            executor.cancel(job_id);
+            executor.cancel(&job_id);
             Ok(())
         }
         Ok(Inbound::Other { kind }) => {
@@ -146,7 +156,9 @@ fn on_text(text: &str, ctx: &SessionCtx<'_>, executor: &Executor, tasks: &mut Jo
             Ok(())
         }
         Ok(other @ (Inbound::AuthChallenge { .. } | Inbound::AuthOk { .. } | Inbound::AuthFailed { .. })) => {
-            reject_frame(ctx, format!("handshake frame in steady state: {other:?}"));
+            // Only the type is logged: the frame's fields are the
+            // coordinator's and may be arbitrarily long.
+            reject_frame(ctx, format!("handshake frame `{}` in steady state", other.kind()));
             Ok(())
         }
         Err(DecodeError::InvalidJob { job_id, reason }) => {

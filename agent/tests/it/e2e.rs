@@ -40,6 +40,7 @@ async fn agent_serves_jobs_over_real_tcp() {
         observer: Arc::new(NoopObserver),
         env: Arc::new(|_| None),
         allow_insecure: true,
+        provider_ids: Arc::new(provider_agent::provider_id::MemoryStore::default()),
     };
     let agent = tokio::spawn(run(cfg, Identity::from_secret_bytes([4; 32]), deps));
 

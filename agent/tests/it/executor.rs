@@ -9,9 +9,8 @@ use provider_agent::backend::BackendError;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
-use uuid::Uuid;
 
-use crate::fixtures::{ScriptedBackend, Seen, drain, executor, job, settle, terminals};
+use crate::fixtures::{ScriptedBackend, Seen, drain, executor, id, job, settle, terminals};
 
 fn data(frame: &serde_json::Value) -> String {
     String::from_utf8(B64.decode(frame["data"].as_str().unwrap()).unwrap()).unwrap()
@@ -47,13 +46,13 @@ async fn cancel_wins_race_with_completion() {
     exec.dispatch(job(1, 60_000), Instant::now(), &mut tasks).unwrap();
     settle().await;
     gate.notify_one(); // the backend may now return...
-    assert!(exec.cancel(Uuid::from_u128(1))); // ...but the cancel is processed first
+    assert!(exec.cancel(&id(1))); // ...but the cancel is processed first
     while tasks.join_next().await.is_some() {}
     let frames = drain(&exec);
     assert!(terminals(&frames).is_empty(), "{frames:?}");
     assert!(frames.is_empty(), "queued chunk purged by the cancel: {frames:?}");
     assert_eq!(exec.in_flight(), 0);
-    assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
+    assert!(backend.seen().contains(&Seen::Dropped(id(1))));
 }
 
 /// A completion that is queued before the cancel arrives wins: exactly one
@@ -65,8 +64,8 @@ async fn completion_wins_race_with_cancel() {
     let mut tasks = JoinSet::new();
     exec.dispatch(job(1, 60_000), Instant::now(), &mut tasks).unwrap();
     while tasks.join_next().await.is_some() {}
-    assert!(!exec.cancel(Uuid::from_u128(1)));
-    assert!(!exec.cancel(Uuid::from_u128(1)));
+    assert!(!exec.cancel(&id(1)));
+    assert!(!exec.cancel(&id(1)));
     assert_eq!(exec.in_flight(), 0);
     let frames = drain(&exec);
     assert_eq!(terminals(&frames).len(), 1);
@@ -115,7 +114,7 @@ async fn out_of_capacity_only_when_full() {
     let frames = drain(&exec);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0]["error_code"], "out_of_capacity");
-    assert_eq!(frames[0]["job_id"], Uuid::from_u128(3).to_string());
+    assert_eq!(frames[0]["job_id"], id(3).to_string());
     assert_eq!(exec.in_flight(), 2);
 }
 
@@ -179,13 +178,13 @@ async fn cancel_purges_queued_frames_and_drops_backend() {
     exec.dispatch(job(2, 60_000), Instant::now(), &mut tasks).unwrap();
     settle().await;
     assert_eq!(exec.board().queued().0, 6, "both jobs queued three chunks");
-    assert!(exec.cancel(Uuid::from_u128(1)));
+    assert!(exec.cancel(&id(1)));
     assert_eq!(exec.board().queued().0, 3, "job 1's chunks are gone");
     settle().await;
     assert_eq!(exec.in_flight(), 1);
-    assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
+    assert!(backend.seen().contains(&Seen::Dropped(id(1))));
     let frames = drain(&exec);
-    assert!(frames.iter().all(|f| f["job_id"] == Uuid::from_u128(2).to_string()));
+    assert!(frames.iter().all(|f| f["job_id"] == id(2).to_string()));
 }
 
 /// The deadline covers outbound waits: a job stuck waiting for outbound
@@ -205,7 +204,7 @@ async fn deadline_covers_outbound_wait() {
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0]["error_code"], "backend_timeout");
     assert_eq!(ends[0]["bytes_emitted"], 5, "only the first chunk was queued");
-    assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
+    assert!(backend.seen().contains(&Seen::Dropped(id(1))));
 }
 
 /// The deadline runs from the job's arrival, not from its dispatch.
@@ -235,7 +234,7 @@ async fn session_close_cancels_everything() {
     exec.dispatch(job(2, 60_000), Instant::now(), &mut tasks).unwrap();
     settle().await;
     let lost = exec.close();
-    assert_eq!(lost, vec![Uuid::from_u128(1), Uuid::from_u128(2)]);
+    assert_eq!(lost, vec![id(1), id(2)]);
     tasks.shutdown().await;
     assert_eq!(exec.in_flight(), 0);
     assert!(drain(&exec).is_empty());
@@ -282,11 +281,7 @@ async fn graceful_shutdown_ends_jobs_with_terminal_frames() {
     let frames = drain(&exec);
     let ends = terminals(&frames);
     assert_eq!(ends.len(), 2, "{frames:?}");
-    let by_id = |n: u128| {
-        ends.iter()
-            .find(|f| f["job_id"] == Uuid::from_u128(n).to_string())
-            .unwrap()
-    };
+    let by_id = |n: u128| ends.iter().find(|f| f["job_id"] == id(n).to_string()).unwrap();
     assert_eq!(by_id(1)["error_code"], "internal");
     assert_eq!(by_id(1)["bytes_emitted"], 2);
     assert_eq!(by_id(2)["error_code"], "internal");

@@ -19,13 +19,15 @@ use serde_json::{Map, Value};
 use tokio::time::Duration;
 use uuid::Uuid;
 
+use provider_agent::protocol::JobId;
+
 /// What the fake backend saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
-    Started(Uuid),
+    Started(JobId),
     /// The execute future was dropped before it finished (connection closed).
-    Dropped(Uuid),
-    Finished(Uuid),
+    Dropped(JobId),
+    Finished(JobId),
 }
 
 /// A backend that streams `chunks` with `gap` before each, then returns
@@ -41,6 +43,9 @@ pub struct ScriptedBackend {
     /// When set, the backend panics after streaming its chunks.
     pub panic: bool,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The model list it answers; tests change it to model a backend that
+    /// finished loading or went away. Health fails while it is empty.
+    pub models: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScriptedBackend {
@@ -53,6 +58,7 @@ impl ScriptedBackend {
             gate: None,
             panic: false,
             seen: Arc::default(),
+            models: Arc::new(Mutex::new(vec!["m".to_owned()])),
         }
     }
 
@@ -62,7 +68,7 @@ impl ScriptedBackend {
 }
 
 struct DropProbe {
-    job_id: Uuid,
+    job_id: JobId,
     finished: bool,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
@@ -70,9 +76,9 @@ struct DropProbe {
 impl Drop for DropProbe {
     fn drop(&mut self) {
         let event = if self.finished {
-            Seen::Finished(self.job_id)
+            Seen::Finished(self.job_id.clone())
         } else {
-            Seen::Dropped(self.job_id)
+            Seen::Dropped(self.job_id.clone())
         };
         self.seen.lock().unwrap().push(event);
     }
@@ -87,18 +93,25 @@ impl Backend for ScriptedBackend {
         "scripted"
     }
     async fn health(&self) -> Result<(), BackendError> {
+        if self.models.lock().unwrap().is_empty() {
+            return Err(BackendError::Unreachable("scripted backend is down".into()));
+        }
         Ok(())
     }
     async fn list_models(&self) -> Result<Vec<ModelInfo>, BackendError> {
-        Ok(vec![ModelInfo {
-            model_id: "m".into(),
-            context_window: Some(4096),
-        }])
+        let models = self.models.lock().unwrap().clone();
+        Ok(models
+            .into_iter()
+            .map(|model_id| ModelInfo {
+                model_id,
+                context_window: Some(4096),
+            })
+            .collect())
     }
     async fn execute(&self, job: &Job, sink: &mut dyn JobSink) -> Result<JobResult, BackendError> {
-        self.seen.lock().unwrap().push(Seen::Started(job.job_id));
+        self.seen.lock().unwrap().push(Seen::Started(job.job_id.clone()));
         let mut probe = DropProbe {
-            job_id: job.job_id,
+            job_id: job.job_id.clone(),
             finished: false,
             seen: self.seen.clone(),
         };
@@ -150,6 +163,7 @@ pub async fn executor(backend: &ScriptedBackend, max_concurrent: usize, queue_by
         max_concurrent,
         outbound_queue_bytes_max: queue_bytes_max,
         outbound_control_frames_max: 64,
+        outbound_control_bytes_max: 1 << 20,
     };
     Executor::new(
         routes(backend).await,
@@ -160,12 +174,17 @@ pub async fn executor(backend: &ScriptedBackend, max_concurrent: usize, queue_by
     )
 }
 
+/// The canonical id of job `n`.
+pub fn id(n: u128) -> JobId {
+    JobId::from(Uuid::from_u128(n))
+}
+
 /// A job frame for model `m`.
 pub fn job(n: u128, deadline_ms: u64) -> JobFrame {
     let mut request = Map::new();
     request.insert("messages".into(), Value::Array(vec![]));
     JobFrame {
-        job_id: Uuid::from_u128(n),
+        job_id: id(n),
         model_id: "m".into(),
         request,
         format: provider_agent::protocol::JobFormat::Openai,

@@ -23,6 +23,7 @@ fn deps(connector: Arc<DuplexConnector>, shutdown: watch::Receiver<bool>) -> Age
         observer: Arc::new(NoopObserver),
         env: Arc::new(|_| None),
         allow_insecure: true,
+        provider_ids: Arc::new(provider_agent::provider_id::MemoryStore::default()),
     }
 }
 
@@ -84,4 +85,40 @@ async fn shutdown_during_backoff_returns_ok() {
     shutdown_tx.send(true).unwrap();
     agent.await.unwrap().unwrap();
     assert_eq!(Instant::now(), asked);
+}
+
+/// The `provider_id` of `auth_ok` is persisted at once: an agent restarted
+/// with the same store logs in without its enrollment code (which a
+/// coordinator may accept only once), and so does its next session.
+#[tokio::test(start_paused = true)]
+async fn provider_id_is_persisted_and_the_code_sent_only_once() {
+    let mut cfg = config(1);
+    cfg.backends.clear();
+    cfg.coordinator.enrollment_code = Some("enroll-once".into());
+    let store = provider_agent::provider_id::MemoryStore::default();
+    let mut codes = Vec::new();
+    for incarnation in 0..2 {
+        let connector = DuplexConnector::new(1 << 16);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut agent_deps = deps(connector.clone(), shutdown_rx);
+        agent_deps.provider_ids = Arc::new(store.clone());
+        let agent = tokio::spawn(run(cfg.clone(), Identity::from_secret_bytes([3; 32]), agent_deps));
+        let mut ws = connector.accept().await;
+        send(&mut ws, json!({"type": "auth_challenge", "nonce": "AAAA"})).await;
+        let response = recv_type(&mut ws, "auth_response").await;
+        codes.push(response["enrollment_code"].clone());
+        send(&mut ws, json!({"type": "auth_ok", "provider_id": "prov-7"})).await;
+        recv_type(&mut ws, "capabilities").await;
+        if incarnation == 0 {
+            // A crash right after auth_ok: the task is dropped, nothing runs.
+            agent.abort();
+            let _ = agent.await;
+        } else {
+            shutdown_tx.send(true).unwrap();
+            agent.await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(codes, vec![json!("enroll-once"), serde_json::Value::Null]);
+    use provider_agent::provider_id::ProviderIdStore as _;
+    assert_eq!(store.load().unwrap().as_deref(), Some("prov-7"));
 }

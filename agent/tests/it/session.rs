@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use provider_agent::clock::{AnchoredClock, SharedClock};
 use provider_agent::config::AgentConfig;
+use provider_agent::discovery::ConfiguredBackend;
 use provider_agent::identity::Identity;
 use provider_agent::net::{SharedConnector, tls};
 use provider_agent::observer::{AgentEvent, Observer, SharedObserver};
+use provider_agent::provider_id::{MemoryStore, SharedProviderIdStore};
 use provider_agent::session::{self, SessionCtx, SessionEnd, SessionError};
 use provider_agent::stats::Stats;
 use serde_json::json;
@@ -44,6 +46,11 @@ fn start(cfg: AgentConfig, backend: &ScriptedBackend, pipe_bytes: usize) -> Harn
     let (backend, shared_connector, observer) = (backend.clone(), connector.clone(), events.clone());
     let session = tokio::spawn(async move {
         let routes = routes(&backend).await;
+        let backends = vec![ConfiguredBackend {
+            backend: Arc::new(backend.clone()),
+            allow_list: None,
+        }];
+        let provider_ids: SharedProviderIdStore = Arc::new(MemoryStore::default());
         let identity = Identity::from_secret_bytes([7; 32]);
         let connector: SharedConnector = shared_connector;
         let tls = tls::client_config_webpki();
@@ -56,9 +63,11 @@ fn start(cfg: AgentConfig, backend: &ScriptedBackend, pipe_bytes: usize) -> Harn
             connector: &connector,
             tls: &tls,
             routes,
+            backends: &backends,
             stats: &stats,
             clock: &clock,
             observer: &observer,
+            provider_ids: &provider_ids,
             session: 1,
         };
         let mut provider_id = None;
@@ -132,7 +141,7 @@ async fn cancel_is_processed_while_outbound_is_blocked() {
     // Stop reading: the 4 KiB pipe fills, the writer blocks, the outbound
     // budget fills, the backend waits in send_chunk.
     sleep(Duration::from_millis(500)).await;
-    assert!(!backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
+    assert!(!backend.seen().contains(&Seen::Dropped(crate::fixtures::id(1))));
     send(
         &mut ws,
         json!({"type": "job_cancel", "job_id": Uuid::from_u128(1).to_string()}),
@@ -140,16 +149,15 @@ async fn cancel_is_processed_while_outbound_is_blocked() {
     .await;
     sleep(Duration::from_millis(1)).await;
     assert!(
-        backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))),
+        backend.seen().contains(&Seen::Dropped(crate::fixtures::id(1))),
         "backend call dropped while blocked"
     );
     send(&mut ws, job_frame(2, 60_000)).await;
     send(&mut ws, job_frame(3, 60_000)).await;
     sleep(Duration::from_millis(1)).await;
-    let rejected =
-        h.events.0.lock().unwrap().iter().any(
-            |e| matches!(e, AgentEvent::JobRejected { job_id, in_flight: 1, .. } if *job_id == Uuid::from_u128(3)),
-        );
+    let rejected = h.events.0.lock().unwrap().iter().any(
+        |e| matches!(e, AgentEvent::JobRejected { job_id, in_flight: 1, .. } if *job_id == crate::fixtures::id(3)),
+    );
     assert!(rejected, "job 3 rejected at capacity without waiting for the socket");
     assert!(!h.session.is_finished(), "the session survives a short stall");
 }
@@ -177,7 +185,7 @@ async fn stalled_writer_ends_session_and_cancels_jobs() {
         elapsed >= Duration::from_millis(3_000) && elapsed < Duration::from_millis(3_100),
         "{elapsed:?}"
     );
-    assert!(backend.seen().contains(&Seen::Dropped(Uuid::from_u128(1))));
+    assert!(backend.seen().contains(&Seen::Dropped(crate::fixtures::id(1))));
     let events = h.events.0.lock().unwrap();
     assert!(events.iter().any(|e| matches!(
         e,
@@ -365,4 +373,42 @@ async fn graceful_shutdown_sends_terminal_frames_then_closes() {
     assert_eq!(end["error_code"], "internal");
     assert!(recv(&mut ws).await.is_none(), "a close frame follows");
     assert_eq!(h.session.await.unwrap(), SessionEnd::Shutdown);
+}
+
+/// In steady state the agent probes its backends every
+/// `discovery_interval_ms`: a model that appears is advertised by a new
+/// `capabilities` frame and then served; one that goes away is no longer
+/// advertised and its jobs get `model_not_loaded`.
+#[tokio::test(start_paused = true)]
+async fn rediscovery_re_sends_capabilities_and_routes_by_them() {
+    let mut cfg = config(2);
+    cfg.session.discovery_interval_ms = 1_000;
+    let backend = ScriptedBackend::new(&["x"], 1);
+    let h = start(cfg, &backend, 1 << 16);
+    let mut ws = steady(&h).await;
+    *backend.models.lock().unwrap() = vec!["m".to_owned(), "n".to_owned()];
+    let caps = tokio::time::timeout(Duration::from_millis(1_500), recv_type(&mut ws, "capabilities"))
+        .await
+        .expect("capabilities re-sent after the next rediscovery");
+    let ids: Vec<&str> = caps["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m", "n"]);
+    let mut job = job_frame(1, 60_000);
+    job["model_id"] = "n".into();
+    send(&mut ws, job).await;
+    assert_eq!(
+        recv_type(&mut ws, "job_done").await["job_id"],
+        job_frame(1, 0)["job_id"]
+    );
+    *backend.models.lock().unwrap() = Vec::new();
+    let caps = tokio::time::timeout(Duration::from_millis(1_500), recv_type(&mut ws, "capabilities"))
+        .await
+        .expect("capabilities re-sent when the backend went away");
+    assert_eq!(caps["models"], json!([]));
+    send(&mut ws, job_frame(2, 60_000)).await;
+    assert_eq!(recv_type(&mut ws, "job_error").await["error_code"], "model_not_loaded");
 }

@@ -88,7 +88,7 @@ pub fn job(model_id: &str, request: Value) -> Job {
         panic!("request must be a JSON object")
     };
     Job {
-        job_id: Uuid::from_u128(0x1234),
+        job_id: Uuid::from_u128(0x1234).into(),
         model_id: model_id.to_owned(),
         request,
         format: JobFormat::Openai,

@@ -39,6 +39,12 @@ pub struct Handshake {
     pub timeout_ms: u64,
     /// Length of the random nonce, in bytes (1..=1024).
     pub nonce_bytes: u32,
+    /// Enrollment codes are single-use, as on a production coordinator: an
+    /// `auth_response` carrying an `enrollment_code` that an earlier
+    /// connection already enrolled with (it got `auth_ok`) is refused with
+    /// `auth_failed`. An agent that forgets its `provider_id` and re-sends
+    /// its code after a restart is then locked out.
+    pub enrollment_single_use: bool,
 }
 
 impl Default for Handshake {
@@ -49,6 +55,7 @@ impl Default for Handshake {
             sessions: None,
             timeout_ms: HANDSHAKE_TIMEOUT_MS_DEFAULT,
             nonce_bytes: NONCE_BYTES_DEFAULT,
+            enrollment_single_use: false,
         }
     }
 }

@@ -11,6 +11,7 @@ mod arrival;
 mod faults;
 mod handshake;
 mod reading;
+mod spelling;
 mod validate;
 
 pub use arrival::{Arrival, ArrivalKind, JobFormat, ModelWeight, RequestTemplate};
@@ -20,6 +21,7 @@ pub use faults::{
 };
 pub use handshake::{Handshake, HandshakeMode};
 pub use reading::{ReadPause, SlowRead};
+pub use spelling::JobIdSpelling;
 pub use validate::{JOBS_PER_SCRIPT_MAX, ScriptError};
 
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,15 @@ pub struct Script {
     /// this long while the coordinator is reading is closed as dead, with
     /// its jobs lost. Time in read pauses does not count. 0 turns it off.
     pub idle_timeout_ms: u64,
+    /// Route as a production coordinator does: a job goes to the session
+    /// only if the latest `capabilities` of that session (the agent may
+    /// send it again in steady state, protocol.md (ext)) lists its model;
+    /// otherwise it is undeliverable, "model not advertised". Off: jobs go
+    /// to the newest session whatever it advertised.
+    pub route_by_capabilities: bool,
+    /// How the UUIDs of job ids are written (`canonical`, `upper`,
+    /// `braced`, or `mixed`); the agent must echo them exactly.
+    pub job_id_spelling: JobIdSpelling,
 }
 
 impl Default for Script {
@@ -118,6 +129,8 @@ impl Default for Script {
             slow_reads: Vec::new(),
             drain_ms: DRAIN_MS_DEFAULT,
             idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
+            route_by_capabilities: false,
+            job_id_spelling: JobIdSpelling::Canonical,
         }
     }
 }

@@ -208,3 +208,35 @@ async fn unsorted_capabilities_flagged() {
     assert_eq!(log.capabilities()[0].0, 1);
     assert_eq!(log.violations()[0].kind, ViolationKind::CapabilitiesUnsorted);
 }
+
+/// With `enrollment_single_use`, a code that already enrolled a connection is
+/// refused on a later one; a login without a code is still accepted.
+#[tokio::test(start_paused = true)]
+async fn single_use_enrollment_code_is_refused_the_second_time() {
+    let (coord, log) = coordinator("[coordinator.handshake]\nenrollment_single_use = true\n");
+    let login_with = |code: Option<&'static str>| {
+        let coord = coord.clone();
+        async move {
+            let mut ws = connect_duplex(&coord, 1 << 16).await;
+            let challenge = next_json(&mut ws).await;
+            let nonce = B64.decode(challenge["nonce"].as_str().expect("nonce")).expect("base64");
+            let mut response: serde_json::Value = serde_json::from_str(&auth_response(&agent_key(), &nonce)).unwrap();
+            if let Some(code) = code {
+                response["enrollment_code"] = code.into();
+            }
+            send(&mut ws, response.to_string()).await;
+            next_json(&mut ws).await
+        }
+    };
+    assert_eq!(login_with(Some("code-1")).await["type"], "auth_ok");
+    let refused = login_with(Some("code-1")).await;
+    assert_eq!(refused["type"], "auth_failed");
+    assert_eq!(refused["reason"], "enrollment code already used");
+    assert_eq!(login_with(None).await["type"], "auth_ok");
+    assert_eq!(login_with(Some("code-2")).await["type"], "auth_ok");
+    let sessions = log.sessions();
+    assert_eq!(
+        sessions[1].close_reason,
+        Some(CloseReason::AuthFailed("enrollment code already used".into()))
+    );
+}

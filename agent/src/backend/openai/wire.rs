@@ -28,9 +28,11 @@ pub fn health_path(kind: BackendKind) -> &'static str {
 /// The request body sent to the backend: `request` unchanged except that
 /// `stream` is forced to `true`, `stream_options.include_usage` is forced to
 /// `true` (other `stream_options` keys are kept; a non-object
-/// `stream_options` is replaced), and `model` is set to `model_id` when
-/// absent or `null`. Forcing `include_usage` even over an explicit `false`
-/// is deliberate: the agent must report usage for billing.
+/// `stream_options` is replaced), and `model` is always set to `model_id`.
+/// Forcing `include_usage` even over an explicit `false` is deliberate: the
+/// agent must report usage for billing. Overwriting `model` is a security
+/// rule (protocol.md): a job routed and priced as a cheap allow-listed model
+/// must never reach another model on the operator's key or GPU.
 pub fn chat_request_body(request: &Map<String, Value>, model_id: &str) -> Result<Bytes, serde_json::Error> {
     let mut body = request.clone();
     body.insert("stream".to_owned(), Value::Bool(true));
@@ -44,9 +46,7 @@ pub fn chat_request_body(request: &Map<String, Value>, model_id: &str) -> Result
             body.insert("stream_options".to_owned(), Value::Object(options));
         }
     }
-    if matches!(body.get("model"), None | Some(Value::Null)) {
-        body.insert("model".to_owned(), Value::String(model_id.to_owned()));
-    }
+    body.insert("model".to_owned(), Value::String(model_id.to_owned()));
     serde_json::to_vec(&body).map(Bytes::from)
 }
 
@@ -112,13 +112,23 @@ mod tests {
         );
     }
 
-    /// Proves a given model and other stream_options keys are kept while include_usage is forced.
+    /// Proves a `request.model` naming another model is overwritten by the routed model_id
+    /// (issue 13 item 1: a cheap allow-listed model_id must not reach an expensive upstream model).
     #[test]
-    fn keeps_model_and_other_stream_options() {
+    fn routed_model_overrides_request_model() {
+        let out = rewrite(json!({"model": "some-expensive-upstream-model", "messages": []}));
+        assert_eq!(out["model"], "m-1");
+        let out = rewrite(json!({"model": 7}));
+        assert_eq!(out["model"], "m-1");
+    }
+
+    /// Proves other stream_options keys are kept while include_usage is forced.
+    #[test]
+    fn keeps_other_stream_options() {
         let out = rewrite(
             json!({"model": "alias", "stream_options": {"continuous_usage_stats": true, "include_usage": false}}),
         );
-        assert_eq!(out["model"], "alias");
+        assert_eq!(out["model"], "m-1");
         assert_eq!(
             out["stream_options"],
             json!({"continuous_usage_stats": true, "include_usage": true})

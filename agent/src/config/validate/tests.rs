@@ -105,7 +105,9 @@ fn remote_kinds_need_api_key_env() {
     let mut config = base();
     config.backends = vec![remote(BackendKind::Openrouter, None, None)];
     assert_eq!(violation(&config), "backends[0].api_key_env");
-    config.backends = vec![remote(BackendKind::Venice, None, Some("VENICE_API_KEY"))];
+    let mut venice = remote(BackendKind::Venice, None, Some("VENICE_API_KEY"));
+    venice.models = Some(vec!["m".into()]);
+    config.backends = vec![venice];
     config.validate(false).expect("valid");
     config.backends = vec![remote(BackendKind::Venice, None, Some("1BAD"))];
     assert_eq!(violation(&config), "backends[0].api_key_env");
@@ -149,11 +151,9 @@ fn backend_url_rules() {
         config.backends = vec![remote(BackendKind::Vllm, Some(bad), None)];
         assert_eq!(violation(&config), "backends[0].url", "{bad}");
     }
-    config.backends = vec![remote(
-        BackendKind::Openrouter,
-        Some("http://proxy:8080/api"),
-        Some("K"),
-    )];
+    let mut proxied = remote(BackendKind::Openrouter, Some("http://proxy:8080/api"), Some("K"));
+    proxied.models = Some(vec!["m".into()]);
+    config.backends = vec![proxied];
     assert_eq!(violation(&config), "backends[0].url");
     config
         .validate(true)
@@ -214,4 +214,17 @@ fn validate_errors_can_be_given_a_file_name() {
             .to_string()
             .starts_with("agent.toml: `limits.max_concurrent`")
     );
+}
+
+/// Proves a BYOK backend must name the models it serves: without a list it would
+/// advertise every upstream model at the default price (issue 13 item 1).
+#[test]
+fn remote_kinds_need_an_explicit_models_list() {
+    let mut config = base();
+    for kind in [BackendKind::Openrouter, BackendKind::Venice] {
+        config.backends = vec![remote(kind, None, Some("API_KEY"))];
+        assert_eq!(violation(&config), "backends[0].models");
+        let message = config.validate(false).expect_err("rejected").to_string();
+        assert!(message.contains("opt in"), "{message}");
+    }
 }
