@@ -15,6 +15,12 @@ cd "$(dirname "$0")/.."
 VERSION="0.3.5"
 ROOT="${1:-target/usepod-agent}"
 
+# Already there at the pinned version (installed by hand, or by an earlier
+# run whose cargo tracking files were lost): nothing to build.
+if [[ "$("$ROOT/bin/usepod-agent" --version 2>/dev/null || true)" == "usepod-agent $VERSION" ]]; then
+  echo "usepod-agent $VERSION already at $ROOT/bin/usepod-agent"
+  exit 0
+fi
 cargo install usepod-agent --version "$VERSION" --locked --root "$ROOT"
 "$ROOT/bin/usepod-agent" --version || true
 echo "usepod-agent $VERSION installed at $ROOT/bin/usepod-agent"

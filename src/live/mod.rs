@@ -34,7 +34,7 @@ pub use self::adapter::Adapter;
 pub use self::faults::refusals;
 pub use self::process::AgentLog;
 pub use self::run::{LiveOptions, run_one_live};
-use crate::oracle::{hosts, inbound, quiescence};
+use crate::oracle::{capacity, hosts, inbound, quiescence};
 
 /// Rules that stand only on the agent's own observer events, which an
 /// external agent does not produce: a live run reports them as not judged,
@@ -42,8 +42,12 @@ use crate::oracle::{hosts, inbound, quiescence};
 /// the coordinator log and the backend records (the table in
 /// [`crate::oracle`]); its agent-event half simply finds nothing to judge.
 /// `records_complete` checks that the observer spoke, which a process
-/// judged from outside never does.
+/// judged from outside never does. `out_of_capacity_truthful` has an
+/// external half, but its agent half counts the agent's admission decisions
+/// and would call every `out_of_capacity` frame unfounded without them:
+/// until the rule can run its external half alone, it is not judged live.
 pub const NOT_JUDGED_LIVE: &[&str] = &[
+    capacity::OUT_OF_CAPACITY_TRUTHFUL.name,
     inbound::WHILE_OUTBOUND_BLOCKED.name,
     quiescence::OUTBOUND_BOUNDED.name,
     hosts::RECORDS_COMPLETE.name,
