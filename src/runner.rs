@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::expect::{ExpectReport, Unmet, check, oracle_config};
 use crate::metrics::Metrics;
-use crate::oracle::{Verdict, judge_view};
+use crate::oracle::{Verdict, Violation, hosts, judge_view};
 use crate::report::worst;
 use crate::scenario::Scenario;
 use crate::scenario::model::SkipRule;
@@ -198,13 +198,28 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
     let stopwatch = Stopwatch::start();
     let outcome = run_world(scenario, seed);
     let wall_ms = stopwatch.elapsed().as_secs_f64() * 1e3;
+    let mut host_panic = None;
     let (trace, sim_us, settled, harness_error) = match outcome {
         Ok(run) => (run.trace, run.sim_us, run.settled, None),
+        // A panic inside a step that is none of the simulator's own limits
+        // came from a host's software (the agent, or a mock): the run is
+        // judged, and the panic is that host's violation at its time.
+        Err(error) if error.limit.is_none() && error.at_us.is_some() => {
+            let at_us = error.at_us.unwrap_or(0);
+            host_panic = Some(Violation::new(
+                hosts::STAY_UP.name,
+                None,
+                at_us,
+                format!("a host's software panicked and the simulation stopped there: {}", error.message),
+            ));
+            (Trace::default(), at_us, false, None)
+        }
         Err(error) => (Trace::default(), error.at_us.unwrap_or(0), false, Some(error)),
     };
     let view = TraceView::build(&trace.events);
     let skip: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
-    let verdict = judge_view(&view, &oracle_config(scenario), &skip);
+    let mut verdict = judge_view(&view, &oracle_config(scenario), &skip);
+    verdict.violations.extend(host_panic);
     let metrics = Metrics::of(&view);
     let mut expect = check(scenario, &metrics);
     worst::annotate(&mut expect, &view, scenario, &metrics);

@@ -47,11 +47,14 @@ pub struct Ticket {
 /// One queued outbound frame.
 #[derive(Debug)]
 pub struct Frame {
-    /// The admission the frame belongs to, when a cancel must be able to
-    /// purge it. Rejections of jobs that never took a slot carry `None`: a
-    /// `job_error` answering a duplicate submission must survive a cancel of
-    /// the original.
-    pub job: Option<Ticket>,
+    /// The generation of the admission the frame belongs to (unique per
+    /// board, so it names one admission even when its id is re-sent), when a
+    /// cancel must be able to purge it. A plain number rather than the
+    /// [`Ticket`]: chunk frames are the hot path, and this keeps them free of
+    /// the id's reference count. Rejections of jobs that never took a slot
+    /// carry `None`: a `job_error` answering a duplicate submission must
+    /// survive a cancel of the original.
+    pub job: Option<u64>,
     pub kind: FrameKind,
     /// Budget held by a `job_chunk` frame; released when the frame leaves
     /// the queue (written or purged).
@@ -234,13 +237,9 @@ impl Board {
             in_flight,
             cancelled: true,
         });
-        let cancelled = Ticket {
-            job_id: job_id.clone(),
-            generation: entry.generation,
-        };
         let purged: Vec<Frame> = {
             let (keep, purge): (VecDeque<Frame>, VecDeque<Frame>) =
-                inner.queue.drain(..).partition(|f| f.job.as_ref() != Some(&cancelled));
+                inner.queue.drain(..).partition(|f| f.job != Some(entry.generation));
             inner.queue = keep;
             purge.into()
         };
@@ -259,7 +258,7 @@ impl Board {
             return Err(text);
         }
         let frame = Frame {
-            job: Some(ticket.clone()),
+            job: Some(ticket.generation),
             kind: FrameKind::Text(text),
             permit: Some(permit),
         };
@@ -283,7 +282,7 @@ impl Board {
             in_flight,
             cancelled: false,
         });
-        self.push_control_locked(&mut inner, Some(ticket.clone()), FrameKind::Text(terminal))?;
+        self.push_control_locked(&mut inner, Some(ticket.generation), FrameKind::Text(terminal))?;
         Ok(true)
     }
 
@@ -293,7 +292,7 @@ impl Board {
         self.push_control_locked(&mut inner, None, kind)
     }
 
-    fn push_control_locked(&self, inner: &mut Inner, job: Option<Ticket>, kind: FrameKind) -> Result<(), QueueError> {
+    fn push_control_locked(&self, inner: &mut Inner, job: Option<u64>, kind: FrameKind) -> Result<(), QueueError> {
         if inner.closed {
             return Err(QueueError::Closed);
         }
