@@ -210,21 +210,26 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 
 /// Where the trace of `report` goes when several runs share one `--trace`.
 pub fn trace_path_for(path: &Path, report: &RunReport) -> PathBuf {
+    run_file_for(path, report, "trace", "jsonl")
+}
+
+/// `<stem>.<scenario>.<seed>.<ext>` beside `path` (`default_stem` when
+/// `path` has none): where one run's file goes when a sweep writes one per
+/// run. Characters of the scenario name that are unsafe in a file name
+/// become `_`.
+pub fn run_file_for(path: &Path, report: &RunReport, default_stem: &str, ext: &str) -> PathBuf {
     let stem = path
         .file_stem()
-        .map_or_else(|| "trace".to_owned(), |s| s.to_string_lossy().into_owned());
-    let name: String = report
-        .scenario
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    path.with_file_name(format!("{stem}.{name}.{}.jsonl", report.seed))
+        .map_or_else(|| default_stem.to_owned(), |s| s.to_string_lossy().into_owned());
+    let safe = |c: char| {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    };
+    let name: String = report.scenario.chars().map(safe).collect();
+    path.with_file_name(format!("{stem}.{name}.{}.{ext}", report.seed))
 }
 
 /// Writes each run's trace, and beside it the run's summary

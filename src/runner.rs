@@ -210,7 +210,10 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
                 hosts::STAY_UP.name,
                 None,
                 at_us,
-                format!("a host's software panicked and the simulation stopped there: {}", error.message),
+                format!(
+                    "a host's software panicked and the simulation stopped there: {}",
+                    error.message
+                ),
             ));
             (Trace::default(), at_us, false, None)
         }

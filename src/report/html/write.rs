@@ -46,21 +46,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), HtmlError> {
 /// Where the page of `report` goes in a sweep written to `path`:
 /// `<stem>.<scenario>.<seed>.html` beside it.
 pub fn page_path_for(path: &Path, report: &RunReport) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "report".to_owned(), |s| s.to_string_lossy().into_owned());
-    let name: String = report
-        .scenario
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    path.with_file_name(format!("{stem}.{name}.{}.html", report.seed))
+    crate::app::run_file_for(path, report, "report", "html")
 }
 
 /// The loaded scenario `report` ran, and its index in `loaded`.
