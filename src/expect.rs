@@ -146,19 +146,9 @@ fn check_count(report: &mut ExpectReport, key: &str, bound: &CountBound, value: 
         && bound.min.is_none_or(|min| value >= min)
         && bound.max.is_none_or(|max| value <= max);
     if !ok {
-        let mut wanted = Vec::new();
-        if let Some(eq) = bound.eq {
-            wanted.push(format!("= {eq}"));
-        }
-        if let Some(min) = bound.min {
-            wanted.push(format!(">= {min}"));
-        }
-        if let Some(max) = bound.max {
-            wanted.push(format!("<= {max}"));
-        }
         report.unmet.push(Unmet {
             key: key.to_owned(),
-            detail: format!("expected {}, got {value}", wanted.join(" and ")),
+            detail: format!("expected {}, got {value}", bound.describe()),
             worst: Vec::new(),
         });
     }

@@ -187,6 +187,16 @@ pub struct CountBound {
     pub eq: Option<u64>,
 }
 
+impl CountBound {
+    /// The bound in words, as reports print it: `= 8`, `>= 3 and <= 6`.
+    pub fn describe(&self) -> String {
+        let eq = self.eq.map(|v| format!("= {v}"));
+        let min = self.min.map(|v| format!(">= {v}"));
+        let max = self.max.map(|v| format!("<= {v}"));
+        [eq, min, max].into_iter().flatten().collect::<Vec<_>>().join(" and ")
+    }
+}
+
 /// Most allowed percentiles of one latency, in simulated ms.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -213,19 +213,9 @@ fn expect_rows(scenario: &Scenario, metrics: &Metrics, report: &RunReport) -> Ve
 }
 
 fn count_row(key: String, bound: &CountBound, got: u64) -> ExpectRow {
-    let mut wanted = Vec::new();
-    if let Some(eq) = bound.eq {
-        wanted.push(format!("= {eq}"));
-    }
-    if let Some(min) = bound.min {
-        wanted.push(format!(">= {min}"));
-    }
-    if let Some(max) = bound.max {
-        wanted.push(format!("<= {max}"));
-    }
     ExpectRow {
         key,
-        wanted: wanted.join(" and "),
+        wanted: bound.describe(),
         got: got.to_string(),
         met: true,
     }
