@@ -104,7 +104,11 @@ class Comparison:
 # on whether the reader thread is parked or busy when it lands. The floor
 # lets the ratio fall to a quarter of a quiet baseline; a writer that flushed
 # every frame again (ratio ≈ 1) still fails. At 64 KiB a frame fills a write
-# by itself, both sides make the same writes, and the usual rule applies.
+# by itself and the ratio is bimodal for another reason: glibc's heap
+# trimming hands back and re-faults the pages of queued 87 KB frames on some
+# runs and not others (0.47–0.96 over the 5 passes of 2026-12-06 on the
+# writer's own thread time; 0.85–1.3 with MALLOC_TRIM_THRESHOLD_ raised), so
+# it takes the same floor: the gate there catches a collapse, not a drift.
 WRITER_LOAD_FLOOR = 0.75
 
 COMPARISONS = [
@@ -112,7 +116,7 @@ COMPARISONS = [
     Comparison("encode/seed", "frame_encode", "agent", "seed_json", {16: 5.0, 256: 5.0}),
     Comparison("pipeline/bare", "executor_pipeline", "agent", "bare"),
     Comparison("writer/flush", "wss_loopback", "writer", "flush_per_frame", {256: 2.0, 65536: 0.8},
-               load_floor={16: WRITER_LOAD_FLOOR, 256: WRITER_LOAD_FLOOR, 4096: WRITER_LOAD_FLOOR}),
+               load_floor={size: WRITER_LOAD_FLOOR for size in SIZES}),
 ]
 
 
@@ -701,7 +705,8 @@ class SelfTest(unittest.TestCase):
 
     def test_load_floor_applies_to_its_comparison_only(self):
         self.assertEqual(load_floor_of("writer/flush/256"), WRITER_LOAD_FLOOR)
-        self.assertEqual(load_floor_of("writer/flush/65536"), 0.0)
+        self.assertEqual(load_floor_of("writer/flush/65536"), WRITER_LOAD_FLOOR)
+        self.assertEqual(load_floor_of("pipeline/bare/65536"), 0.0)
         self.assertEqual(load_floor_of("encode/base64/256"), 0.0)
 
     def test_memory_bound_flatness_and_exactness(self):

@@ -5,6 +5,8 @@
 //!
 //! What is timed: from the first frame handed over until the reader has
 //! received the last one, so bytes parked in a buffer do not count as sent.
+//! On the CPU clock (`BENCH_CLOCK=cpu`, the gate's) only the sending thread's
+//! CPU time counts: the reader's decoding is the coordinator's cost.
 //!
 //! Both sides get each frame as a fresh `String` clone of one pre-built frame:
 //! that clone stands in for the `String` the sink allocates per chunk, and
@@ -290,7 +292,7 @@ fn bench_writer<M: Measurement<Value = Duration>>(
     group.bench_function(BenchmarkId::new("writer", size_label(size)), |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = common::Stopwatch::start();
+                let start = common::Stopwatch::start_thread();
                 send(iters).await;
                 start.elapsed()
             })
@@ -329,7 +331,7 @@ fn bench_flush_per_frame<M: Measurement<Value = Duration>>(
     group.bench_function(BenchmarkId::new("flush_per_frame", size_label(size)), |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let start = common::Stopwatch::start();
+                let start = common::Stopwatch::start_thread();
                 sent += iters;
                 send_per_frame(&mut ws, &reader, frame, iters, sent).await;
                 start.elapsed()

@@ -126,6 +126,18 @@ pub fn process_cpu_time() -> Duration {
     cpu_time::ProcessTime::now().as_duration()
 }
 
+/// CPU time used so far by the calling thread alone
+/// (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`).
+///
+/// For a bench whose other end runs on a thread of its own and stands for
+/// another machine (`wss_loopback`'s reader is the coordinator): process time
+/// would charge the reader's decoding, and how often the reader is woken (a
+/// matter of when the kernel gives it a core, not of our code), to the side
+/// being measured. Thread time counts only what the measured side spends.
+pub fn thread_cpu_time() -> Duration {
+    cpu_time::ThreadTime::now().as_duration()
+}
+
 /// A criterion measurement of process CPU time (see [`process_cpu_time`]),
 /// reported with criterion's own duration formatting.
 pub struct CpuTime {
@@ -165,6 +177,9 @@ impl Measurement for CpuTime {
 /// Times an `iter_custom` batch with the run's clock ([`clock_kind`]).
 pub struct Stopwatch {
     kind: ClockKind,
+    /// Whether CPU time is this thread's alone ([`thread_cpu_time`]) or the
+    /// whole process's ([`process_cpu_time`]); wall time ignores it.
+    thread_only: bool,
     wall: std::time::Instant,
     cpu: Duration,
 }
@@ -172,35 +187,49 @@ pub struct Stopwatch {
 impl Stopwatch {
     /// A stopwatch on the run's clock.
     pub fn start() -> Self {
-        Self::start_on(clock_kind())
+        Self::start_on(clock_kind(), false)
+    }
+
+    /// A stopwatch on the run's clock whose CPU time is the calling
+    /// thread's alone (see [`thread_cpu_time`] for when that is right).
+    pub fn start_thread() -> Self {
+        Self::start_on(clock_kind(), true)
     }
 
     /// A wall-clock stopwatch whatever the run's clock: for figures that are
     /// wall time by definition (a sweep's seeds per minute on 2 cores).
     pub fn start_wall() -> Self {
-        Self::start_on(ClockKind::Wall)
+        Self::start_on(ClockKind::Wall, false)
     }
 
     /// Wall-clock reads are what a benchmark is for; the workspace-wide ban
     /// on `std::time::Instant::now` protects simulated hosts, not benches.
     #[allow(clippy::disallowed_methods)]
-    fn start_on(kind: ClockKind) -> Self {
-        let cpu = if kind == ClockKind::Cpu {
-            process_cpu_time()
-        } else {
-            Duration::ZERO
-        };
-        Self {
+    fn start_on(kind: ClockKind, thread_only: bool) -> Self {
+        let mut watch = Self {
             kind,
+            thread_only,
             wall: std::time::Instant::now(),
-            cpu,
+            cpu: Duration::ZERO,
+        };
+        if kind == ClockKind::Cpu {
+            watch.cpu = watch.cpu_now();
+        }
+        watch
+    }
+
+    fn cpu_now(&self) -> Duration {
+        if self.thread_only {
+            thread_cpu_time()
+        } else {
+            process_cpu_time()
         }
     }
 
     pub fn elapsed(&self) -> Duration {
         match self.kind {
             ClockKind::Wall => self.wall.elapsed(),
-            ClockKind::Cpu => process_cpu_time().saturating_sub(self.cpu),
+            ClockKind::Cpu => self.cpu_now().saturating_sub(self.cpu),
         }
     }
 }
