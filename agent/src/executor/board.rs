@@ -26,7 +26,7 @@
 //! The lock is a `std::sync::Mutex`, held only for a few map and queue
 //! operations and never across an `.await`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, oneshot};
@@ -112,6 +112,11 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     jobs: BTreeMap<JobId, Entry>,
+    /// The generations of the entries in `jobs`, kept beside them so that
+    /// the per-chunk check "does this admission still hold its slot" is an
+    /// integer lookup, not a comparison of job-id strings (issued in rising
+    /// order, so every insert lands at the end).
+    live_generations: BTreeSet<u64>,
     /// The generation the next admission gets.
     next_generation: u64,
     queue: VecDeque<Frame>,
@@ -196,7 +201,9 @@ impl Board {
             _cancel_tx: cancel_tx,
         };
         inner.jobs.insert(job_id.clone(), entry);
+        inner.live_generations.insert(generation);
         let in_flight = inner.jobs.len();
+        debug_assert_eq!(in_flight, inner.live_generations.len());
         debug_assert!(in_flight <= self.jobs_in_flight_max);
         self.observer.on_event(AgentEvent::JobAdmitted {
             job_id: job_id.clone(),
@@ -207,10 +214,16 @@ impl Board {
 
     /// Whether `ticket`'s admission still holds its slot.
     fn holds(inner: &Inner, ticket: &Ticket) -> bool {
-        inner
-            .jobs
-            .get(&ticket.job_id)
-            .is_some_and(|entry| entry.generation == ticket.generation)
+        let live = inner.live_generations.contains(&ticket.generation);
+        debug_assert_eq!(
+            live,
+            inner
+                .jobs
+                .get(&ticket.job_id)
+                .is_some_and(|entry| entry.generation == ticket.generation),
+            "the generation index disagrees with the jobs"
+        );
+        live
     }
 
     /// The jobs holding a slot, in id order.
@@ -231,6 +244,7 @@ impl Board {
         let Some(entry) = inner.jobs.remove(job_id) else {
             return false;
         };
+        inner.live_generations.remove(&entry.generation);
         let in_flight = inner.jobs.len();
         self.observer.on_event(AgentEvent::SlotFreed {
             job_id: job_id.clone(),
@@ -276,6 +290,7 @@ impl Board {
             return Ok(false);
         }
         inner.jobs.remove(&ticket.job_id);
+        inner.live_generations.remove(&ticket.generation);
         let in_flight = inner.jobs.len();
         self.observer.on_event(AgentEvent::SlotFreed {
             job_id: ticket.job_id.clone(),
@@ -366,6 +381,7 @@ impl Board {
         inner.closed = true;
         inner.closing = true;
         let jobs = std::mem::take(&mut inner.jobs);
+        inner.live_generations.clear();
         let mut remaining = jobs.len();
         for job_id in jobs.keys() {
             remaining -= 1;
