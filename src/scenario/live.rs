@@ -1,7 +1,18 @@
 //! `[live]`: how a scenario runs against an external agent process
 //! (`simctl run --agent`). The simulation ignores this table.
+//!
+//! Besides the real-time slack of timing bounds it may declare that the
+//! scenario cannot run live (`skip`, with the reason), bound the agent's
+//! resident memory (`rss_bytes_max`), and replace `[expect]` count bounds
+//! that hold only on simulated timing (`[live.expect]`, with the reason).
+//! None of it changes a rule's verdict: rules judge live runs exactly as
+//! they judge simulated ones, with only `slack_ms` added to their bounds.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use super::model::CountBound;
 
 /// Default `[live] slack_ms`: real time added to every timing bound of the
 /// oracle in a live run. Loopback adds well under a millisecond, but a real
@@ -19,12 +30,49 @@ pub struct LiveSection {
     /// (`cancel_close_ms`, `deadline_slack_ms`, `heartbeat_tolerance_ms`,
     /// `reconnect_within_ms`, `inbound_decision_ms`).
     pub slack_ms: u64,
+    /// Why this scenario cannot run live, if it cannot: a live sweep lists
+    /// it as skipped with this reason instead of refusing the whole sweep.
+    pub skip: Option<String>,
+    /// Most resident memory the agent process may hold at any sample
+    /// (`agent_memory_bounded`); default `outbound_queue_bytes_max` plus
+    /// `live::memory::RSS_BASE_ALLOWANCE_BYTES`.
+    pub rss_bytes_max: Option<u64>,
+    /// `[live.expect]`: count bounds that replace `[expect]`'s in live runs.
+    pub expect: LiveExpect,
 }
 
 impl Default for LiveSection {
     fn default() -> Self {
         Self {
             slack_ms: LIVE_SLACK_MS_DEFAULT,
+            skip: None,
+            rss_bytes_max: None,
+            expect: LiveExpect::default(),
         }
+    }
+}
+
+/// `[live.expect]`: per key, the bound a live run is held to instead of the
+/// `[expect]` one (or in addition, for a key `[expect]` leaves open). For
+/// counts that follow from simulated timing (how many jobs a simulated
+/// backpressure turns away, say), which real sockets and a real scheduler
+/// do not reproduce. Every replacement is printed in the live report with
+/// `why`; rules are not touched.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LiveExpect {
+    /// Why the simulated bounds do not hold live (required with any key).
+    #[serde(default)]
+    pub why: String,
+    #[serde(default)]
+    pub outcomes: BTreeMap<String, CountBound>,
+    #[serde(default)]
+    pub error_codes: BTreeMap<String, CountBound>,
+}
+
+impl LiveExpect {
+    /// Whether any bound is replaced.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.error_codes.is_empty()
     }
 }
