@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::expect::{ExpectReport, check};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
+use crate::scenario::model::PercentileBound;
 
 /// One `[expect]` bound replaced for live runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +33,22 @@ pub fn live_scenario(scenario: &Scenario) -> (Scenario, Vec<ExpectOverride>) {
             &mut live.expect.error_codes,
         ),
     ];
+    let latency = &scenario.live.expect.latency;
+    let into = &mut live.expect.latency;
+    for (key, bound, slot) in [
+        ("ttfc_ms", latency.ttfc_ms, &mut into.ttfc_ms),
+        ("inter_chunk_ms", latency.inter_chunk_ms, &mut into.inter_chunk_ms),
+        ("e2e_ms", latency.e2e_ms, &mut into.e2e_ms),
+    ] {
+        if let Some(bound) = bound {
+            let simulated = slot.replace(bound).map(|b| describe_percentiles(&b));
+            replaced.push(ExpectOverride {
+                key: format!("latency.{key}"),
+                simulated,
+                live: describe_percentiles(&bound),
+            });
+        }
+    }
     for (table, overrides, bounds) in tables {
         for (key, bound) in overrides {
             let simulated = bounds.insert(key.clone(), *bound).map(|b| b.describe());
@@ -43,6 +60,15 @@ pub fn live_scenario(scenario: &Scenario) -> (Scenario, Vec<ExpectOverride>) {
         }
     }
     (live, replaced)
+}
+
+/// `p50 <= 40 ms, p99 <= 100 ms`.
+fn describe_percentiles(bound: &PercentileBound) -> String {
+    let parts: Vec<String> = [("p50", bound.p50), ("p90", bound.p90), ("p99", bound.p99)]
+        .into_iter()
+        .filter_map(|(name, limit)| limit.map(|ms| format!("{name} <= {ms} ms")))
+        .collect();
+    parts.join(", ")
 }
 
 /// Checks `metrics` against the live `[expect]` of `scenario`.
@@ -60,7 +86,9 @@ mod tests {
         [expect.error_codes]\nout_of_capacity = { min = 2, max = 4 }\n\
         [live.expect]\nwhy = \"loopback backpressure is weaker\"\n\
         [live.expect.error_codes]\nout_of_capacity = { max = 4 }\n\
-        [live.expect.outcomes]\ncancelled = { max = 3 }\n";
+        [live.expect.outcomes]\ncancelled = { max = 3 }\n\
+        [expect.latency]\nttfc_ms = { p50 = 40.0, p99 = 50.0 }\ne2e_ms = { p99 = 250.0 }\n\
+        [live.expect.latency]\nttfc_ms = { p50 = 40.0, p99 = 100.0 }\n";
 
     /// A `[live.expect]` key replaces its `[expect]` bound (or adds one), every other bound stays, and each replacement is listed.
     #[test]
@@ -75,9 +103,16 @@ mod tests {
             .iter()
             .map(|r| (r.key.as_str(), r.simulated.as_deref(), r.live.as_str()))
             .collect();
+        assert_eq!(live.expect.latency.ttfc_ms.unwrap().p99, Some(100.0));
+        assert_eq!(live.expect.latency.e2e_ms, scenario.expect.latency.e2e_ms);
         assert_eq!(
             keys,
             [
+                (
+                    "latency.ttfc_ms",
+                    Some("p50 <= 40 ms, p99 <= 50 ms"),
+                    "p50 <= 40 ms, p99 <= 100 ms"
+                ),
                 ("outcomes.cancelled", None, "<= 3"),
                 ("error_codes.out_of_capacity", Some(">= 2 and <= 4"), "<= 4")
             ]

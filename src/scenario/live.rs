@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::model::CountBound;
+use super::model::{CountBound, LatencyExpect};
 
 /// Default `[live] slack_ms`: real time added to every timing bound of the
 /// oracle in a live run. Loopback adds well under a millisecond, but a real
@@ -23,7 +23,7 @@ pub const LIVE_SLACK_MS_DEFAULT: u64 = 500;
 pub const LIVE_SLACK_MS_MAX: u64 = 60_000;
 
 /// `[live]`: live-mode settings of a scenario; every key has a default.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveSection {
     /// Real-time slack, in ms, added to the oracle's timing bounds
@@ -54,11 +54,11 @@ impl Default for LiveSection {
 
 /// `[live.expect]`: per key, the bound a live run is held to instead of the
 /// `[expect]` one (or in addition, for a key `[expect]` leaves open). For
-/// counts that follow from simulated timing (how many jobs a simulated
+/// counts and latency tails that follow from simulated timing (how many jobs a simulated
 /// backpressure turns away, say), which real sockets and a real scheduler
 /// do not reproduce. Every replacement is printed in the live report with
 /// `why`; rules are not touched.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LiveExpect {
     /// Why the simulated bounds do not hold live (required with any key).
@@ -68,11 +68,20 @@ pub struct LiveExpect {
     pub outcomes: BTreeMap<String, CountBound>,
     #[serde(default)]
     pub error_codes: BTreeMap<String, CountBound>,
+    /// Per latency (`ttfc_ms`, `inter_chunk_ms`, `e2e_ms`), the whole
+    /// percentile bound that replaces `[expect.latency]`'s.
+    #[serde(default)]
+    pub latency: LatencyExpect,
 }
 
 impl LiveExpect {
     /// Whether any bound is replaced.
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty() && self.error_codes.is_empty()
+        let latency = &self.latency;
+        self.outcomes.is_empty()
+            && self.error_codes.is_empty()
+            && latency.ttfc_ms.is_none()
+            && latency.inter_chunk_ms.is_none()
+            && latency.e2e_ms.is_none()
     }
 }

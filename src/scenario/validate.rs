@@ -82,6 +82,15 @@ fn check_live(live: &super::live::LiveSection, found: &mut Vec<Problem>) {
         }
         check_count(at, bound, found);
     }
+    for (key, bound) in [
+        ("ttfc_ms", live.expect.latency.ttfc_ms),
+        ("inter_chunk_ms", live.expect.latency.inter_chunk_ms),
+        ("e2e_ms", live.expect.latency.e2e_ms),
+    ] {
+        if let Some(bound) = bound {
+            check_percentiles(expect.key("latency").key(key), &bound, found);
+        }
+    }
     for (code, bound) in &live.expect.error_codes {
         let at = expect.key("error_codes").key(code);
         if !ERROR_CODES.contains(&code.as_str()) {
