@@ -38,8 +38,8 @@ pub const RSS_PAUSE_END_MARGIN_MS: u64 = 100;
 pub const RSS_SAMPLES_MAX: usize = 20_000;
 /// The agent's own working set besides its outbound queue: runtime,
 /// TLS and HTTP stacks, buffers per connection and job. Our agent holds
-/// 6–9 MiB and usepod-agent 0.3.5 5–8 MiB in the library's scenarios (the
-/// figures in scenarios/README.md, "Live runs"); 64 MiB leaves room for an
+/// 6.5–8.9 MiB and usepod-agent 0.3.5 8.0–8.8 MiB in the library's
+/// scenarios (scenarios/README.md, "`[live]`"); 64 MiB leaves room for an
 /// agent with a heavier stack while still catching one whose queue grows
 /// with the bytes it cannot send.
 pub const RSS_BASE_ALLOWANCE_BYTES: u64 = 64 << 20;

@@ -53,9 +53,11 @@
 //! ¹ reads `SlotFreed` only to credit a backend that notices a released
 //! stream late; without it the bound is the backend's own close.
 //!
-//! In live mode the two agent-only rules have nothing to judge and must be
-//! skipped with a reason; `records_complete` then fails unless the run is
-//! configured without an observer.
+//! In live mode the agent-only rules and `records_complete` are reported as
+//! not judged (`live::NOT_JUDGED_LIVE`), `out_of_capacity_truthful` runs
+//! its external half alone ([`capacity::OUT_OF_CAPACITY_TRUTHFUL_EXTERNAL`],
+//! through [`judge_view_with`]), and `agent_memory_bounded` samples the
+//! agent process's resident set in place of `outbound_queue_bounded`.
 
 pub mod backoff;
 pub mod bytes;
