@@ -12,3 +12,10 @@ cargo build --release --locked --bin simctl
 cargo build --release --locked -p provider-agent --bin provider-agent
 ./target/release/simctl run scenarios/duplicate-jobs.toml scenarios/backpressure.toml --seeds 1..=2 --jobs 4 \
   --agent agents/provider-agent.toml --junit target/live-smoke.xml
+# The live-only memory rule must have judged samples in every run.
+runs=$(grep -c '<testcase' target/live-smoke.xml)
+sampled=$(grep -c 'rule.agent_memory_bounded.judged" value="[1-9]' target/live-smoke.xml)
+if [[ $sampled -ne $runs ]]; then
+  echo "live-smoke: agent_memory_bounded judged samples in $sampled of $runs runs" >&2
+  exit 1
+fi
