@@ -441,7 +441,11 @@ async fn the_sampler_reads_a_process_rss_in_and_out_of_read_pauses() {
     let script = scenario.coordinator.clone();
     let log = mock_coordinator::Log::new();
     let coordinator = mock_coordinator::Coordinator::new(script, 7, mock_coordinator::tokio_clock(), log).unwrap();
-    let mut child = tokio::process::Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
+    let mut child = tokio::process::Command::new("sleep")
+        .arg("30")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let (target, watched) = tokio::sync::watch::channel(child.id().map(|pid| (pid, 1)));
     let sampler = Sampler::start(&scenario, ScriptClock::of(&coordinator), watched);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
@@ -449,7 +453,11 @@ async fn the_sampler_reads_a_process_rss_in_and_out_of_read_pauses() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let samples = sampler.finish();
     let _ = child.kill().await;
-    assert!(samples.iter().all(|s| s.rss_bytes > 0 && s.incarnation == 1 && s.at_us < 1_200_000));
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.rss_bytes > 0 && s.incarnation == 1 && s.at_us < 1_200_000)
+    );
     let paused = samples.iter().filter(|s| s.reads_paused).count();
     assert!(paused >= 2, "the pause's middle and end are sampled: {samples:?}");
     assert!(samples.len() >= 5, "every 250 ms and in the pause: {samples:?}");
