@@ -78,6 +78,9 @@ pub struct Coordinator {
     /// Becomes true when the driver has carried out the whole script; the
     /// binary waits on it before draining.
     driver_done: watch::Sender<bool>,
+    /// Whether frames written are stamped when their write began rather
+    /// than when it completed (see [`Coordinator::stamp_writes_when_begun`]).
+    stamp_writes_when_begun: AtomicBool,
 }
 
 impl Coordinator {
@@ -148,6 +151,7 @@ impl Coordinator {
             driver_started: AtomicBool::new(false),
             driver_task: Mutex::new(None),
             driver_done: watch::Sender::new(false),
+            stamp_writes_when_begun: AtomicBool::new(false),
         }))
     }
 
@@ -180,6 +184,39 @@ impl Coordinator {
     /// `None` while [`StartOn::FirstSession`] waits for its session.
     pub fn time_zero_us(&self) -> Option<u64> {
         self.time_zero.zero_us()
+    }
+
+    /// From now on, stamps each frame it writes (and the job or cancel
+    /// the frame carries: `sent_us`, `cancel_sent_us`) with the moment its
+    /// write began, not the moment it completed. On real sockets with real
+    /// threads the completion is read from the clock only after the write
+    /// returns, and a thread preempted in between stamps the frame after
+    /// the agent has already acted on it (a backend request for a job "sent"
+    /// later); the start of the write is a time the agent cannot have
+    /// beaten. In the simulation, where nothing runs between the write and
+    /// the clock reading, the default (completion) stays.
+    pub fn stamp_writes_when_begun(&self) {
+        self.stamp_writes_when_begun.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn stamps_writes_when_begun(&self) -> bool {
+        self.stamp_writes_when_begun.load(Ordering::Relaxed)
+    }
+
+    /// Resolves with [`Coordinator::time_zero_us`] once it is set: at once
+    /// for [`StartOn::ClockZero`], else when the first session reaches the
+    /// steady state. A harness waits on this instead of polling.
+    pub async fn wait_time_zero(&self) -> u64 {
+        self.time_zero.wait().await;
+        self.time_zero.zero_us().unwrap_or(0)
+    }
+
+    /// The script clock this coordinator stamps its record with (the
+    /// caller's clock shifted to script time zero; 0 before it), for the
+    /// other recorders of the same run (mock backends, fault schedules) to
+    /// share, so that every record counts from the same zero.
+    pub fn script_clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// Starts the job driver if it is not running yet. Serving a connection

@@ -82,16 +82,18 @@ where
     while let Some(out) = queue.recv().await {
         match out {
             Outgoing::Text { text, effect } => {
+                let began_us = coord.now_us();
                 if let Err(e) = sink.send(Message::text(text.as_str())).await {
                     return WriterEnd::Failed(e.to_string());
                 }
-                coord.written(conn, &text, effect);
+                coord.written(conn, &text, effect, began_us);
             }
             Outgoing::Acked { text, effect, written } => {
+                let began_us = coord.now_us();
                 if let Err(e) = sink.send(Message::text(text.as_str())).await {
                     return WriterEnd::Failed(e.to_string());
                 }
-                coord.written(conn, &text, effect);
+                coord.written(conn, &text, effect, began_us);
                 // The reader may have stopped waiting; that is fine.
                 let _ = written.send(());
             }
@@ -112,9 +114,14 @@ where
 }
 
 impl Coordinator {
-    /// Records a frame written on `conn` and applies its effect.
-    pub(crate) fn written(&self, conn: u64, text: &str, effect: Effect) {
-        let at_us = self.now_us();
+    /// Records a frame written on `conn` (its write began at `began_us`)
+    /// and applies its effect, stamped per [`Coordinator::stamp_writes_when_begun`].
+    pub(crate) fn written(&self, conn: u64, text: &str, effect: Effect, began_us: u64) {
+        let at_us = if self.stamps_writes_when_begun() {
+            began_us
+        } else {
+            self.now_us()
+        };
         let record = text_record(at_us, conn, Dir::Out, text, &parse(text));
         let freed_slot = self.log().with(|s| {
             s.push_frame(record);

@@ -1,5 +1,6 @@
-//! `simctl run --agent`: loads the adapter, refuses (or, with
-//! `--skip-refused`, sets aside) the scenarios whose faults cannot be
+//! `simctl run --agent`: loads the adapter, sets aside the scenarios that
+//! declare they cannot run live (`[live] skip`, with the reason), refuses
+//! (or, with `--skip-refused`, sets aside) the others whose faults cannot be
 //! applied live, and runs the rest on the worker threads, each run with its
 //! own ports, runtime and agent process.
 
@@ -49,7 +50,20 @@ pub fn run_all(
             return None;
         }
     };
+    // A scenario that declares it cannot run live (`[live] skip`) is set
+    // aside with its reason; one whose faults cannot be applied live, but
+    // says nothing, is refused unless `--skip-refused`.
+    for l in loaded {
+        if let Some(why) = &l.scenario.live.skip {
+            let _ = writeln!(err, "simctl: {}: skipped in live mode ([live] skip): {why}", l.file);
+        }
+    }
+    let declared: Vec<usize> = (loaded.iter().enumerate())
+        .filter(|(_, l)| l.scenario.live.skip.is_some())
+        .map(|(i, _)| i)
+        .collect();
     let refused: Vec<(usize, Vec<String>)> = (loaded.iter().enumerate())
+        .filter(|(i, _)| !declared.contains(i))
         .map(|(i, l)| (i, refusals(&l.scenario)))
         .filter(|(_, why)| !why.is_empty())
         .collect();
@@ -64,7 +78,7 @@ pub fn run_all(
         return None;
     }
     let runnable: Vec<WorkItem> = (items.iter().copied())
-        .filter(|item| refused.iter().all(|(i, _)| *i != item.scenario))
+        .filter(|item| refused.iter().all(|(i, _)| *i != item.scenario) && !declared.contains(&item.scenario))
         .collect();
     if runnable.is_empty() {
         let _ = writeln!(err, "simctl: no scenario can run live");

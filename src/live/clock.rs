@@ -1,53 +1,53 @@
-//! The script's clock in a live run. It reads 0 until the agent first
-//! reaches steady state (its first authenticated session), then counts real
-//! time from that instant, so the agent's start-up (process launch, backend
-//! discovery, connect, handshake) never turns a scripted job into
-//! `undeliverable`. Every record of the run — coordinator, backends, faults
-//! — is stamped by this one clock, as the simulation stamps them all with
-//! turmoil's.
+//! The script's clock in a live run. The mock coordinator runs with
+//! [`StartOn::FirstSession`]: its script time zero is the moment the
+//! agent's first connection reaches the steady state (`auth_ok` written and
+//! the session registered), so the agent's start-up (process launch,
+//! backend discovery, connect, handshake) never turns a scripted job into
+//! `undeliverable`. This clock is the coordinator's own script clock,
+//! shared by every other recorder of the run — mock backends, the fault
+//! schedule — as the simulation stamps them all with turmoil's. The driver
+//! waits for time zero with [`Coordinator::wait_time_zero`]; nothing polls.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use mock_coordinator::{Coordinator, StartOn};
 
-/// Real time since the agent first reached steady state, in µs.
-/// Concurrency: set once by the live driver; read from every task.
-#[derive(Clone, Debug, Default)]
+/// Microseconds of script time: 0 until the agent's first steady state,
+/// real time since then. Concurrency: a plain function of the coordinator's
+/// shared time zero (set once, atomically), read from every task.
+#[derive(Clone)]
 pub struct ScriptClock {
-    anchor: Arc<OnceLock<Instant>>,
+    read: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for ScriptClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptClock").field("now_us", &self.now_us()).finish()
+    }
 }
 
 impl ScriptClock {
-    pub fn new() -> ScriptClock {
-        ScriptClock::default()
-    }
-
-    /// Starts the script's time now; later calls change nothing.
-    pub fn start(&self) {
-        let _ = self.anchor.set(Instant::now());
-    }
-
-    /// Whether the script's time has started.
-    pub fn started(&self) -> bool {
-        self.anchor.get().is_some()
+    /// The script clock of `coordinator` (built with
+    /// [`StartOn::FirstSession`] in a live run).
+    pub fn of(coordinator: &Coordinator) -> ScriptClock {
+        ScriptClock {
+            read: coordinator.script_clock(),
+        }
     }
 
     /// Microseconds of script time (0 before the start).
     pub fn now_us(&self) -> u64 {
-        self.anchor.get().map_or(0, |anchor| {
-            u64::try_from(anchor.elapsed().as_micros()).unwrap_or(u64::MAX)
-        })
+        (self.read)()
     }
 
     /// The clock as the mock crates take it.
     pub fn as_clock(&self) -> Arc<dyn Fn() -> u64 + Send + Sync> {
-        let clock = self.clone();
-        Arc::new(move || clock.now_us())
+        self.read.clone()
     }
 
-    /// Sleeps until script time `at_us` (at once if it has passed; the
-    /// clock must have started).
+    /// Sleeps until script time `at_us` (at once if it has passed; script
+    /// time must have started).
     pub async fn sleep_until_us(&self, at_us: u64) {
         let now_us = self.now_us();
         if at_us > now_us {
@@ -56,21 +56,5 @@ impl ScriptClock {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The clock reads 0 until started, then counts up; a second start does not move it back.
-    #[tokio::test]
-    async fn reads_zero_until_started() {
-        let clock = ScriptClock::new();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!((clock.now_us(), clock.started()), (0, false));
-        clock.start();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let first = clock.now_us();
-        clock.start();
-        assert!(first >= 5_000, "{first}");
-        assert!((clock.as_clock())() >= first);
-    }
-}
+/// The start a live run's coordinator uses.
+pub const LIVE_START: StartOn = StartOn::FirstSession;

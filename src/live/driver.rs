@@ -6,9 +6,12 @@
 
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::adapter::{Adapter, AdapterError};
 use super::clock::ScriptClock;
 use super::faults::{AgentAction, LiveFaults};
+use super::memory::{RssSample, Sampler, Target};
 use super::process::{AgentLog, AgentProcess, Launch, SpawnError};
 use super::vars::{Dirs, RunPaths, backend_vars, kind_str, run_vars};
 use super::world::{LiveWorld, SetupError};
@@ -17,10 +20,6 @@ use crate::scenario::Scenario;
 use crate::trace::{Event, EventKind, Phase, Trace};
 use crate::world::collect::{self, Records};
 use crate::world::{QUIET_TAIL_MS, SETTLE_CHECK_MS, settle};
-
-/// How often the driver looks for the agent's first steady state; the
-/// script's clock starts at most this late.
-pub const READY_POLL_MS: u64 = 1;
 
 /// The rule a run fails when the agent never reaches steady state.
 pub const READY_RULE: &str = "agent_reaches_steady_state";
@@ -63,6 +62,8 @@ pub struct LiveRun {
     pub logs: Vec<AgentLog>,
     /// Real time from the agent's first start to its first steady state.
     pub ready_ms: Option<f64>,
+    /// The agent's resident set, sampled from its first steady state on.
+    pub rss: Vec<RssSample>,
 }
 
 /// The running agent, if any (none between a crash and its restart).
@@ -70,6 +71,9 @@ struct Agent {
     launch: Launch,
     process: Option<AgentProcess>,
     logs: Vec<AgentLog>,
+    /// Tells the memory sampler which process to read. Concurrency: written
+    /// here at each start and end, read by the sampler task.
+    target: watch::Sender<Target>,
 }
 
 impl Agent {
@@ -77,11 +81,13 @@ impl Agent {
         let incarnation = self.logs.len() as u32 + 1;
         let process = self.launch.spawn(incarnation)?;
         self.logs.push(process.log.clone());
+        self.target.send_replace(process.pid().map(|pid| (pid, incarnation)));
         self.process = Some(process);
         Ok(())
     }
 
     async fn kill(&mut self) {
+        self.target.send_replace(None);
         if let Some(mut process) = self.process.take() {
             process.kill().await;
             self.keep_log(process);
@@ -104,6 +110,7 @@ impl Agent {
 
     /// After `exited`: keeps the ended process's log and says where to look.
     fn ended(&mut self, end: &str) -> String {
+        self.target.send_replace(None);
         let Some(process) = self.process.take() else {
             return end.to_owned();
         };
@@ -139,26 +146,33 @@ fn prepare(setup: &LiveSetup<'_>, world: &LiveWorld) -> Result<Launch, LiveError
 /// Runs one live run on the current (multi-thread) runtime.
 pub async fn run(setup: LiveSetup<'_>) -> Result<LiveRun, LiveError> {
     let scenario = setup.scenario;
-    let clock = ScriptClock::new();
-    let world = LiveWorld::start(scenario, setup.seed, &clock)?;
+    let world = LiveWorld::start(scenario, setup.seed)?;
+    let clock = world.clock.clone();
     let launch = prepare(&setup, &world)?;
     let mut agent = Agent {
         launch,
         process: None,
         logs: Vec::new(),
+        target: watch::Sender::new(None),
     };
-    let started = tokio::time::Instant::now();
-    let not_ready = match agent.start() {
-        Err(err) => Some(err.to_string()),
+    let started_us = (world.base)();
+    let ready = match agent.start() {
+        Err(err) => Err(err.to_string()),
         Ok(()) => wait_ready(&world, &mut agent, setup.adapter.ready_within_ms).await,
     };
     let mut events = Vec::new();
     let mut settled = false;
-    let ready_ms = not_ready.is_none().then(|| started.elapsed().as_secs_f64() * 1e3);
+    let ready_ms = ready
+        .as_ref()
+        .ok()
+        .map(|zero_us| zero_us.saturating_sub(started_us) as f64 / 1e3);
+    let not_ready = ready.err();
+    let mut rss = Vec::new();
     if not_ready.is_none() {
-        clock.start();
+        let sampler = Sampler::start(scenario, clock.clone(), agent.target.subscribe());
         events.push(Event::new(0, EventKind::Phase { phase: Phase::Scripted }));
         settled = phases(scenario, &world, &clock, &mut agent, &mut events).await;
+        rss = sampler.finish();
     }
     let end_us = clock.now_us();
     let records = Records {
@@ -178,31 +192,24 @@ pub async fn run(setup: LiveSetup<'_>) -> Result<LiveRun, LiveError> {
         not_ready,
         logs: agent.logs,
         ready_ms,
+        rss,
     })
 }
 
-/// Waits for the agent's first authenticated session; `Some(why)` if it
-/// exits or the bound runs out first.
-async fn wait_ready(world: &LiveWorld, agent: &mut Agent, ready_within_ms: u64) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ready_within_ms);
-    let mut poll = tokio::time::interval(Duration::from_millis(READY_POLL_MS));
-    loop {
-        tokio::select! {
-            biased;
-            end = agent.exited() => {
-                let why = agent.ended(&end);
-                return Some(format!("the agent {why} before reaching steady state"));
-            }
-            _ = poll.tick() => {}
+/// Waits for the agent's first steady state (script time zero, set by the
+/// coordinator when the session registers): its moment on the world's base
+/// clock, or why not if the agent exits or the bound runs out first.
+async fn wait_ready(world: &LiveWorld, agent: &mut Agent, ready_within_ms: u64) -> Result<u64, String> {
+    tokio::select! {
+        biased;
+        zero_us = world.wait_ready() => Ok(zero_us),
+        end = agent.exited() => {
+            let why = agent.ended(&end);
+            Err(format!("the agent {why} before reaching steady state"))
         }
-        if world.agent_ready() {
-            return None;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Some(format!(
-                "the agent did not reach steady state (an authenticated session) within ready_within_ms = {ready_within_ms}"
-            ));
-        }
+        () = tokio::time::sleep(Duration::from_millis(ready_within_ms)) => Err(format!(
+            "the agent did not reach steady state (an authenticated session) within ready_within_ms = {ready_within_ms}"
+        )),
     }
 }
 

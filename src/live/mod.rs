@@ -9,8 +9,10 @@
 //! [`faults`] (which faults apply live, and their schedule), [`process`]
 //! (the agent's process and logs), [`clock`] (the script's clock, started
 //! at the agent's first steady state), [`driver`] (one run's phases) and
-//! [`run`] (one run into a `RunReport`), [`report`] (its lines in the human
-//! report).
+//! [`run`] (one run into a `RunReport`, judged by the live rule list),
+//! [`memory`] (the agent's resident set, sampled from the OS, and the
+//! `agent_memory_bounded` rule), [`expect`] (`[expect]` with `[live.expect]`
+//! replacements), [`report`] (its lines in the human report).
 //!
 //! A live run is not deterministic: real time, a real scheduler and a real
 //! agent. Its report says so and prints no trace hash.
@@ -19,7 +21,9 @@ pub mod adapter;
 pub mod app;
 pub mod clock;
 pub mod driver;
+pub mod expect;
 pub mod faults;
+pub mod memory;
 pub mod process;
 pub mod proxy;
 pub mod report;
@@ -31,10 +35,12 @@ pub mod world;
 use serde::Serialize;
 
 pub use self::adapter::Adapter;
+use self::expect::ExpectOverride;
 pub use self::faults::refusals;
+use self::memory::MemoryReport;
 pub use self::process::AgentLog;
 pub use self::run::{LiveOptions, run_one_live};
-use crate::oracle::{capacity, hosts, inbound, quiescence};
+use crate::oracle::{hosts, inbound, purge, quiescence};
 
 /// Rules that stand only on the agent's own observer events, which an
 /// external agent does not produce: a live run reports them as not judged,
@@ -42,12 +48,17 @@ use crate::oracle::{capacity, hosts, inbound, quiescence};
 /// the coordinator log and the backend records (the table in
 /// [`crate::oracle`]); its agent-event half simply finds nothing to judge.
 /// `records_complete` checks that the observer spoke, which a process
-/// judged from outside never does. `out_of_capacity_truthful` has an
-/// external half, but its agent half counts the agent's admission decisions
-/// and would call every `out_of_capacity` frame unfounded without them:
-/// until the rule can run its external half alone, it is not judged live.
+/// judged from outside never does. `cancel_purges_queued_frames` derives
+/// its byte bound from the simulated network (every socket write delivered
+/// within the one-way latency) and our agent's WebSocket write buffer; on
+/// real sockets the agent's kernel send buffer holds hundreds of KiB that
+/// left the agent before the cancel (measured: 230–250 KB of a cancelled
+/// job in `cancel-purge`), a size simctl cannot see from outside, so the
+/// bound would blame a correct agent. `out_of_capacity_truthful` runs its
+/// external half alone (`run::live_rules`), and `outbound_queue_bounded`
+/// has a stand-in, `agent_memory_bounded` ([`memory`]).
 pub const NOT_JUDGED_LIVE: &[&str] = &[
-    capacity::OUT_OF_CAPACITY_TRUTHFUL.name,
+    purge::PURGES_QUEUED.name,
     inbound::WHILE_OUTBOUND_BLOCKED.name,
     quiescence::OUTBOUND_BOUNDED.name,
     hosts::RECORDS_COMPLETE.name,
@@ -73,10 +84,19 @@ pub struct LiveInfo {
     pub slack_ms: u64,
     /// Always true: a live run cannot be replayed byte for byte.
     pub nondeterministic: bool,
+    /// What `agent_memory_bounded` read and judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryReport>,
+    /// `[expect]` bounds `[live.expect]` replaced in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expect_overrides: Vec<ExpectOverride>,
+    /// `[live.expect] why`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub expect_why: String,
 }
 
 impl LiveInfo {
-    pub fn new(adapter: &Adapter, slack_ms: u64) -> LiveInfo {
+    pub fn new(adapter: &Adapter, scenario: &crate::scenario::Scenario) -> LiveInfo {
         LiveInfo {
             agent: adapter.name.clone(),
             adapter: adapter.path.display().to_string(),
@@ -84,8 +104,11 @@ impl LiveInfo {
             config: String::new(),
             processes: Vec::new(),
             ready_ms: None,
-            slack_ms,
+            slack_ms: scenario.live.slack_ms,
             nondeterministic: true,
+            memory: None,
+            expect_overrides: Vec::new(),
+            expect_why: scenario.live.expect.why.clone(),
         }
     }
 }

@@ -103,6 +103,11 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 impl AgentProcess {
+    /// The process id, while it has not been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Waits for the process to end by itself and records how.
     pub async fn exited(&mut self) -> String {
         let end = match self.child.wait().await {

@@ -1,10 +1,12 @@
 //! The live run's lines of the human report: no trace hash (a live run is
-//! not deterministic), real time instead of speed, and the agent's process
-//! files.
+//! not deterministic), real time instead of speed, the agent's resident
+//! set against its bound, the `[expect]` bounds `[live.expect]` replaced,
+//! and the agent's process files.
 
 use std::fmt::Write;
 
 use super::LiveInfo;
+use super::memory::MemoryReport;
 use crate::runner::RunReport;
 
 /// The trace, time and agent lines of a live run's full report.
@@ -24,6 +26,24 @@ pub fn human(out: &mut String, r: &RunReport, live: &LiveInfo) {
         r.wall_ms / 1e3,
         live.slack_ms
     );
+    if let Some(memory) = &live.memory {
+        let _ = writeln!(out, "  memory       {}", memory_line(memory));
+    }
+    if !live.expect_overrides.is_empty() {
+        let replaced: Vec<String> = (live.expect_overrides.iter())
+            .map(|o| match &o.simulated {
+                Some(simulated) => format!("{} {} (simulated: {simulated})", o.key, o.live),
+                None => format!("{} {} (none simulated)", o.key, o.live),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  live expect  [live.expect] holds {} key(s) to live bounds: {}; why: {}",
+            replaced.len(),
+            replaced.join(", "),
+            live.expect_why
+        );
+    }
     let _ = writeln!(out, "  agent        {} ({}), {ready}", live.agent, live.adapter);
     let _ = writeln!(out, "  run dir      {}", live.run_dir);
     for p in &live.processes {
@@ -32,4 +52,28 @@ pub fn human(out: &mut String, r: &RunReport, live: &LiveInfo) {
         let _ = writeln!(out, "       stdout {}", p.stdout);
         let _ = writeln!(out, "       stderr {}", p.stderr);
     }
+}
+
+/// `agent resident set: max N KiB at T s (reads paused), S samples (P while
+/// reads were paused); bound B KiB (from)`.
+pub fn memory_line(memory: &MemoryReport) -> String {
+    let max = memory.max.map_or_else(
+        || "not sampled".to_owned(),
+        |m| {
+            let paused = if m.reads_paused { ", reads paused" } else { "" };
+            format!(
+                "max {} KiB at {:.3} s (agent #{}{paused})",
+                m.rss_bytes / 1024,
+                m.at_us as f64 / 1e6,
+                m.incarnation
+            )
+        },
+    );
+    format!(
+        "agent resident set {max}, {} sample(s), {} while reads were paused; bound {} KiB ({})",
+        memory.samples,
+        memory.samples_reads_paused,
+        memory.bound_bytes / 1024,
+        memory.bound_from
+    )
 }

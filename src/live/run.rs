@@ -10,11 +10,14 @@ use std::time::Duration;
 
 use super::adapter::{Adapter, session_with};
 use super::driver::{self, LiveRun, LiveSetup, READY_RULE};
+use super::expect::check_live;
+use super::memory::{self, AGENT_MEMORY_BOUNDED};
 use super::vars::{Dirs, RunPaths};
 use super::{LiveInfo, NOT_JUDGED_LIVE};
-use crate::expect::{ExpectReport, check, oracle_config};
+use crate::expect::{ExpectReport, oracle_config};
 use crate::metrics::Metrics;
-use crate::oracle::{OracleConfig, Verdict, Violation, judge_view};
+use crate::oracle::capacity::{OUT_OF_CAPACITY_TRUTHFUL, OUT_OF_CAPACITY_TRUTHFUL_EXTERNAL};
+use crate::oracle::{OracleConfig, RULES, Rule, Verdict, Violation, judge_view_with};
 use crate::runner::{RunOptions, RunReport};
 use crate::scenario::Scenario;
 use crate::scenario::swarm::{self, SwarmDraw};
@@ -82,12 +85,27 @@ pub fn live_oracle_config(scenario: &Scenario, adapter: &Adapter) -> OracleConfi
     config
 }
 
+/// The oracle's rules as a live run runs them: each rule with an external
+/// formulation that runs alone (`out_of_capacity_truthful`) in place of the
+/// whole rule.
+pub fn live_rules() -> Vec<Rule> {
+    (RULES.iter())
+        .map(|rule| {
+            if rule.name == OUT_OF_CAPACITY_TRUTHFUL.name {
+                OUT_OF_CAPACITY_TRUTHFUL_EXTERNAL
+            } else {
+                *rule
+            }
+        })
+        .collect()
+}
+
 /// Judges `view` with every rule that can be judged live; the others are
 /// listed in `not_judged` (unless the scenario skips them itself).
 pub fn judge_live(view: &TraceView, config: &OracleConfig, scenario_skips: &BTreeSet<String>) -> Verdict {
     let mut skip = scenario_skips.clone();
     skip.extend(NOT_JUDGED_LIVE.iter().map(|rule| (*rule).to_owned()));
-    let mut verdict = judge_view(view, config, &skip);
+    let mut verdict = judge_view_with(&live_rules(), view, config, &skip);
     let (not_judged, skipped): (Vec<_>, Vec<_>) =
         (verdict.skipped.iter()).partition(|rule| NOT_JUDGED_LIVE.contains(rule) && !scenario_skips.contains(**rule));
     verdict.not_judged = not_judged;
@@ -173,9 +191,14 @@ fn judged(
     }
     let view = TraceView::build(&run.trace.events);
     let skips: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
-    let verdict = judge_live(&view, &live_oracle_config(scenario, &live.adapter), &skips);
+    let mut verdict = judge_live(&view, &live_oracle_config(scenario, &live.adapter), &skips);
+    let (bound_bytes, bound_from) = memory::bound_of(scenario);
+    let (tally, found, memory) = memory::judge(&run.rss, bound_bytes, bound_from);
+    verdict.checked.push(AGENT_MEMORY_BOUNDED);
+    verdict.tallies.push(tally);
+    verdict.violations.extend(found);
     let metrics = Metrics::of(&view);
-    let expect = check(scenario, &metrics);
+    let (expect, expect_overrides) = check_live(scenario, &metrics);
     let mut report = base_report(file, scenario, seed, live);
     report.trace_events = run.trace.events.len();
     report.settled = run.settled;
@@ -186,6 +209,8 @@ fn judged(
     if let Some(info) = &mut report.live {
         info.processes = run.logs;
         info.ready_ms = run.ready_ms;
+        info.memory = Some(memory);
+        info.expect_overrides = expect_overrides;
     }
     report.trace = options.keep_trace.then_some(run.trace);
     report
@@ -226,6 +251,6 @@ fn base_report(file: &str, scenario: &Scenario, seed: u64, live: &LiveOptions) -
         determinism: None,
         harness_error: None,
         trace: None::<Trace>,
-        live: Some(LiveInfo::new(&live.adapter, scenario.live.slack_ms)),
+        live: Some(LiveInfo::new(&live.adapter, scenario)),
     }
 }

@@ -9,9 +9,9 @@ use std::io;
 use std::sync::Arc;
 
 use mock_backends::{MockBackend, Recorder};
-use mock_coordinator::{Coordinator, Log};
+use mock_coordinator::{Clock, Coordinator, Log, tokio_clock};
 
-use super::clock::ScriptClock;
+use super::clock::{LIVE_START, ScriptClock};
 use super::faults::link_key;
 use super::proxy::{self, Buffers, Link, Proxy};
 use super::vars::Endpoints;
@@ -50,8 +50,12 @@ pub struct LiveWorld {
     pub endpoints: Endpoints,
     /// The agent's links by sorted host pair.
     pub links: BTreeMap<(String, String), Arc<Link>>,
-    /// Kept so the coordinator lives as long as the world.
-    _coordinator: Arc<Coordinator>,
+    /// Script time, shared by every record of the run.
+    pub clock: ScriptClock,
+    /// Real time since the world started, in µs: the clock script time
+    /// zero is set on.
+    pub base: Clock,
+    coordinator: Arc<Coordinator>,
     /// The proxies' accept loops, stopped on drop.
     _proxies: Vec<Proxy>,
     /// The mocks' accept loops. Aborted on drop.
@@ -70,16 +74,24 @@ impl LiveWorld {
     /// Starts the mocks and their proxies for `scenario` with `seed`. Each
     /// mock's RNG is seeded as its host's first start in the simulation, so
     /// the coordinator's job plan is the simulation's for the same seed.
-    pub fn start(scenario: &Scenario, seed: u64, clock: &ScriptClock) -> Result<LiveWorld, SetupError> {
+    /// Script time stays 0 until the agent's first session reaches the
+    /// steady state ([`LiveWorld::wait_ready`]).
+    pub fn start(scenario: &Scenario, seed: u64) -> Result<LiveWorld, SetupError> {
         let log = Log::new();
+        let base = tokio_clock();
         let coordinator_seed = host_seed(seed, COORDINATOR_HOST, 0);
-        let coordinator = Coordinator::new(
+        let coordinator = Coordinator::with_start(
             scenario.coordinator.clone(),
             coordinator_seed,
-            clock.as_clock(),
+            base.clone(),
             log.clone(),
+            LIVE_START,
         )
         .map_err(|err| SetupError::Coordinator(err.to_string()))?;
+        // Real threads can be preempted between a write and the clock
+        // reading after it: stamp frames when their write began.
+        coordinator.stamp_writes_when_begun();
+        let clock = ScriptClock::of(&coordinator);
         let listener = proxy::loopback_listener(Some(COORDINATOR_SOCKET_BUFFER_BYTES))?;
         let coordinator_addr = listener.local_addr()?;
         let mut servers = vec![tokio::spawn({
@@ -129,17 +141,17 @@ impl LiveWorld {
             recorders,
             endpoints,
             links,
-            _coordinator: coordinator,
+            clock,
+            base,
+            coordinator,
             _proxies: proxies,
             servers,
         })
     }
 
-    /// Whether the agent holds an authenticated session (steady state).
-    pub fn agent_ready(&self) -> bool {
-        self.log
-            .sessions()
-            .iter()
-            .any(|s| s.auth_ok_us.is_some() && s.closed_us.is_none())
+    /// Resolves when the agent's first session reaches the steady state,
+    /// which is script time zero, with that moment in µs of [`Self::base`].
+    pub async fn wait_ready(&self) -> u64 {
+        self.coordinator.wait_time_zero().await
     }
 }

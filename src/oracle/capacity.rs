@@ -12,6 +12,18 @@ pub const OUT_OF_CAPACITY_TRUTHFUL: Rule = Rule {
     check: out_of_capacity_truthful,
 };
 
+/// `out_of_capacity_truthful` judged from outside alone: each
+/// `out_of_capacity` answer against the submissions the coordinator had in
+/// flight when it wrote the job (see `rejections_seen_from_outside`). Live
+/// mode runs it, under the same name, in place of the whole rule, whose
+/// other halves count the agent's own admission events (an external agent
+/// has none, so they would call every `out_of_capacity` frame unfounded).
+pub const OUT_OF_CAPACITY_TRUTHFUL_EXTERNAL: Rule = Rule {
+    name: OUT_OF_CAPACITY_TRUTHFUL.name,
+    summary: "no out_of_capacity unless the coordinator had max_concurrent other jobs in flight on the session when it wrote the job (judged from the coordinator's log alone)",
+    check: rejections_seen_from_outside,
+};
+
 /// Backend streams stay within `max_concurrent`.
 pub const STREAMS_WITHIN_LIMIT: Rule = Rule {
     name: "backend_streams_within_limit",

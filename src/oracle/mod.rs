@@ -53,9 +53,11 @@
 //! ¹ reads `SlotFreed` only to credit a backend that notices a released
 //! stream late; without it the bound is the backend's own close.
 //!
-//! In live mode the two agent-only rules have nothing to judge and must be
-//! skipped with a reason; `records_complete` then fails unless the run is
-//! configured without an observer.
+//! In live mode the agent-only rules and `records_complete` are reported as
+//! not judged (`live::NOT_JUDGED_LIVE`), `out_of_capacity_truthful` runs
+//! its external half alone ([`capacity::OUT_OF_CAPACITY_TRUTHFUL_EXTERNAL`],
+//! through [`judge_view_with`]), and `agent_memory_bounded` samples the
+//! agent process's resident set in place of `outbound_queue_bounded`.
 
 pub mod backoff;
 pub mod bytes;
@@ -297,8 +299,14 @@ pub fn judge(trace: &Trace, config: &OracleConfig, skip: &BTreeSet<String>) -> V
 
 /// [`judge`] on an already indexed trace.
 pub fn judge_view(view: &TraceView, config: &OracleConfig, skip: &BTreeSet<String>) -> Verdict {
+    judge_view_with(RULES, view, config, skip)
+}
+
+/// [`judge_view`] with another rule list (live mode swaps in the external
+/// formulation of some rules and leaves out the ones it cannot judge).
+pub fn judge_view_with(rules: &[Rule], view: &TraceView, config: &OracleConfig, skip: &BTreeSet<String>) -> Verdict {
     let mut verdict = Verdict::default();
-    for rule in RULES {
+    for rule in rules {
         if skip.contains(rule.name) {
             verdict.skipped.push(rule.name);
             continue;

@@ -92,7 +92,7 @@ fn full(out: &mut String, r: &RunReport) {
     if !r.verdict.not_judged.is_empty() {
         let _ = writeln!(
             out,
-            "  not judged   {} rule(s) read the agent's own events, not judged live: {}",
+            "  not judged   {} rule(s) cannot judge an agent process from outside, not judged live: {}",
             r.verdict.not_judged.len(),
             r.verdict.not_judged.join(", ")
         );

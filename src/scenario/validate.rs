@@ -51,15 +51,57 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     check_network(&scenario.network, &mut found);
     check_faults(scenario, &mut found);
     check_expect(&scenario.expect, &mut found);
-    if scenario.live.slack_ms > super::live::LIVE_SLACK_MS_MAX {
-        let message = format!(
-            "is {}, at most {}",
-            scenario.live.slack_ms,
-            super::live::LIVE_SLACK_MS_MAX
-        );
-        found.push(problem(root("live").key("slack_ms"), message));
-    }
+    check_live(&scenario.live, &mut found);
     found
+}
+
+fn check_live(live: &super::live::LiveSection, found: &mut Vec<Problem>) {
+    let path = root("live");
+    if live.slack_ms > super::live::LIVE_SLACK_MS_MAX {
+        let message = format!("is {}, at most {}", live.slack_ms, super::live::LIVE_SLACK_MS_MAX);
+        found.push(problem(path.key("slack_ms"), message));
+    }
+    if live.skip.as_deref().is_some_and(|why| why.trim().is_empty()) {
+        found.push(problem(path.key("skip"), "must say why the scenario cannot run live"));
+    }
+    if live.rss_bytes_max == Some(0) {
+        found.push(problem(path.key("rss_bytes_max"), "must be at least 1"));
+    }
+    let expect = path.key("expect");
+    if !live.expect.is_empty() && live.expect.why.trim().is_empty() {
+        found.push(problem(
+            expect.key("why"),
+            "replacing [expect] bounds live must say why they do not hold live",
+        ));
+    }
+    for (key, bound) in &live.expect.outcomes {
+        let at = expect.key("outcomes").key(key);
+        if !OUTCOME_KEYS.contains(&key.as_str()) {
+            let message = format!("unknown outcome {key:?}, expected one of {}", OUTCOME_KEYS.join(", "));
+            found.push(problem(at.clone(), message));
+        }
+        check_count(at, bound, found);
+    }
+    for (key, bound) in [
+        ("ttfc_ms", live.expect.latency.ttfc_ms),
+        ("inter_chunk_ms", live.expect.latency.inter_chunk_ms),
+        ("e2e_ms", live.expect.latency.e2e_ms),
+    ] {
+        if let Some(bound) = bound {
+            check_percentiles(expect.key("latency").key(key), &bound, found);
+        }
+    }
+    for (code, bound) in &live.expect.error_codes {
+        let at = expect.key("error_codes").key(code);
+        if !ERROR_CODES.contains(&code.as_str()) {
+            let message = format!(
+                "unknown error_code {code:?}, expected one of {}",
+                ERROR_CODES.join(", ")
+            );
+            found.push(problem(at.clone(), message));
+        }
+        check_count(at, bound, found);
+    }
 }
 
 /// A mock crate's `key: reason` message as a problem at that key.

@@ -66,3 +66,22 @@ async fn zero_is_set_once() {
     assert_eq!(coord.time_zero_us(), Some(0));
     assert_eq!(log.jobs().len(), 3);
 }
+
+/// `stamp_writes_when_begun` (live mode): a job frame whose write blocks while the agent is not reading is stamped when its write began; by default, when it completed.
+#[tokio::test(start_paused = true)]
+async fn writes_can_be_stamped_when_begun() {
+    for (when_begun, sent_ms) in [(true, 0), (false, 700)] {
+        let (coord, log) = started(StartOn::FirstSession);
+        if when_begun {
+            coord.stamp_writes_when_begun();
+        }
+        // 64 bytes of pipe: a job frame cannot be written until the agent reads.
+        let mut ws = connect_duplex(&coord, 64).await;
+        authed(&mut ws).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(next_json(&mut ws).await["type"], "job");
+        settle().await;
+        let first = log.jobs()[0].sent_us.expect("written");
+        assert_eq!(ms(first), sent_ms, "stamped when begun: {when_begun}");
+    }
+}
