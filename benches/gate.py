@@ -64,11 +64,11 @@ BASELINE = REPO / "benches" / "baseline.json"
 BENCH_TARGETS = ["frame_encode", "executor_pipeline", "wss_loopback"]
 # Not a criterion pass: run once per gate (benches/sim_scale.rs).
 SCALE_TARGET = "sim_scale"
-# The judging share may grow by half before it fails: measured passes move
+# The judging share may grow by 35 % before it fails: measured passes move
 # it by up to ≈ 12 % at 20 jobs/s (≈ 60 ms of judging) and ≈ 5 % at 320;
 # judging that turned quadratic moves it by 2–3× at 320 jobs/s
 # (benches/README.md, "Scale").
-SCALE_SHARE_TOLERANCE = 0.5
+SCALE_SHARE_TOLERANCE = 0.35
 # The target for the share; printed, not gated.
 SCALE_SHARE_TARGET = 0.10
 SIZES = [16, 256, 4096, 65536]
@@ -875,8 +875,8 @@ class SelfTest(unittest.TestCase):
     def test_scale_bytes_exact_share_as_ratio(self):
         point = {"events": 100, "bytes_per_event": 1900, "judge_share": 0.10}
         base = {"320": point}
-        rows, failed = check_scale({"320": dict(point, judge_share=0.14)}, base)
-        self.assertFalse(failed)  # +40 %: inside the tolerance
+        rows, failed = check_scale({"320": dict(point, judge_share=0.13)}, base)
+        self.assertFalse(failed)  # +30 %: inside the tolerance
         _, failed = check_scale({"320": dict(point, judge_share=0.30)}, base)
         self.assertTrue(failed)  # quadratic judging: the share triples
         rows, failed = check_scale({"320": dict(point, bytes_per_event=1901)}, base)
