@@ -84,6 +84,10 @@ struct Point {
     sim_cpu_s: f64,
     judge_cpu_s: f64,
     peak_bytes: usize,
+    /// The most held while the world ran.
+    sim_peak_bytes: usize,
+    /// Held when `world::run` returned: the trace (the world is gone).
+    trace_bytes: usize,
 }
 
 impl Point {
@@ -107,6 +111,8 @@ fn measure(rate: u64, duration_ms: u64) -> Point {
     let outcome = simctl::world::run(&scenario, seed);
     let sim_cpu = cpu.elapsed();
     let sim_wall_s = wall.elapsed().as_secs_f64();
+    let sim_peak_bytes = HEAP.peak_usage().saturating_sub(held_before);
+    let trace_bytes = HEAP.current_usage().saturating_sub(held_before);
     let judged = ThreadTime::now();
     let report = judge_outcome(
         &file,
@@ -133,6 +139,8 @@ fn measure(rate: u64, duration_ms: u64) -> Point {
         sim_cpu_s: secs(sim_cpu),
         judge_cpu_s: secs(judge_cpu),
         peak_bytes,
+        sim_peak_bytes,
+        trace_bytes,
     }
 }
 
@@ -189,12 +197,23 @@ fn main() {
         duration_ms / 1_000
     );
     println!(
-        "{:>6} {:>7} {:>9} {:>7} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8}",
-        "jobs/s", "jobs", "events", "sim s", "sim/wall", "sim cpu", "judge cpu", "share", "peak MB", "B/event"
+        "{:>6} {:>7} {:>9} {:>7} {:>9} {:>9} {:>9} {:>7} {:>10} {:>8} {:>12} {:>9}",
+        "jobs/s",
+        "jobs",
+        "events",
+        "sim s",
+        "sim/wall",
+        "sim cpu",
+        "judge cpu",
+        "share",
+        "peak MB",
+        "B/event",
+        "sim peak MB",
+        "trace MB"
     );
     for p in &points {
         println!(
-            "{:>6} {:>7} {:>9} {:>7.1} {:>9.1} {:>9.2} {:>9.3} {:>6.1}% {:>10.1} {:>8}",
+            "{:>6} {:>7} {:>9} {:>7.1} {:>9.1} {:>9.2} {:>9.3} {:>6.1}% {:>10.1} {:>8} {:>12.1} {:>9.1}",
             p.rate,
             p.jobs,
             p.events,
@@ -204,7 +223,9 @@ fn main() {
             p.judge_cpu_s,
             p.judge_share() * 100.0,
             p.peak_bytes as f64 / 1e6,
-            p.bytes_per_event()
+            p.bytes_per_event(),
+            p.sim_peak_bytes as f64 / 1e6,
+            p.trace_bytes as f64 / 1e6
         );
     }
     let figures = json!({
@@ -222,6 +243,8 @@ fn main() {
             "judge_share": p.judge_share(),
             "peak_bytes": p.peak_bytes,
             "bytes_per_event": p.bytes_per_event(),
+            "sim_peak_bytes": p.sim_peak_bytes,
+            "trace_bytes": p.trace_bytes,
         })).collect::<Vec<_>>(),
     });
     let dir = criterion_home().join("sim_scale");
