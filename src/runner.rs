@@ -198,6 +198,22 @@ fn run_drawn(file: &str, scenario: &Scenario, seed: u64, options: RunOptions, dr
     let stopwatch = Stopwatch::start();
     let outcome = run_world(scenario, seed);
     let wall_ms = stopwatch.elapsed().as_secs_f64() * 1e3;
+    judge_outcome(file, scenario, seed, options, draws, outcome, wall_ms)
+}
+
+/// Everything after the simulation: the trace view, the oracle, the
+/// metrics, the expectations and the trace hash, over what
+/// [`world::run`] returned (`wall_ms`: what the simulation took). Public
+/// so that a bench can time the simulation and the judging apart.
+pub fn judge_outcome(
+    file: &str,
+    scenario: &Scenario,
+    seed: u64,
+    options: RunOptions,
+    draws: Vec<SwarmDraw>,
+    outcome: Result<WorldRun, HarnessError>,
+    wall_ms: f64,
+) -> RunReport {
     let mut host_panic = None;
     let (trace, sim_us, settled, harness_error) = match outcome {
         Ok(run) => (run.trace, run.sim_us, run.settled, None),

@@ -3,7 +3,9 @@
 
 use super::windows::AGENT_HOST;
 use super::{OracleConfig, Rule, Tally, Violation};
-use crate::trace::{BackendCall, EventKind, FaultAction, TraceView};
+use std::collections::BTreeMap;
+
+use crate::trace::{BackendCall, EventKind, FaultAction, JobSend, TraceView};
 
 /// `out_of_capacity` tells the truth.
 pub const OUT_OF_CAPACITY_TRUTHFUL: Rule = Rule {
@@ -93,24 +95,29 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig, tally: &mut
 /// before it was written (frames of one connection arrive in order, so the
 /// agent had read those before reading it).
 fn rejections_seen_from_outside(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {
+    let is_rejection = |send: &JobSend| {
+        send.first_terminal()
+            .is_some_and(|t| t.what.error_code() == Some("out_of_capacity"))
+    };
+    let mut by_conn: BTreeMap<u64, Vec<&JobSend>> = BTreeMap::new();
+    for (_, send) in view.sends() {
+        by_conn.entry(send.conn).or_default().push(send);
+    }
+    let mut holders_at: BTreeMap<(u64, usize), u64> = BTreeMap::new();
+    for (conn, mut sends) in by_conn {
+        sends.sort_by_key(|send| send.seq);
+        let rejections: Vec<&JobSend> = sends.iter().copied().filter(|s| is_rejection(s)).collect();
+        for (rejection, holders) in rejections.iter().zip(holders_of(&sends, &rejections)) {
+            holders_at.insert((conn, rejection.seq), holders);
+        }
+    }
     let mut found = Vec::new();
     for (job, send) in view.sends() {
-        let Some(first) = send.first_terminal() else { continue };
-        if first.what.error_code() != Some("out_of_capacity") {
+        let Some(first) = send.first_terminal().filter(|_| is_rejection(send)) else {
             continue;
-        }
+        };
         tally.judge();
-        let holders = view
-            .sends()
-            .map(|(_, other)| other)
-            .filter(|other| other.conn == send.conn && other.seq < send.seq && other.may_have_run())
-            .filter(|other| {
-                let answered = other.first_terminal().is_some_and(|t| t.seq < send.seq);
-                let cancelled = other.cancel_us.is_some_and(|c| c < send.at_us);
-                let superseded = other.superseded_us.is_some_and(|s| s < send.at_us);
-                !answered && !cancelled && !superseded
-            })
-            .count() as u64;
+        let holders = holders_at.get(&(send.conn, send.seq)).copied().unwrap_or_default();
         if holders < config.max_concurrent {
             let detail = format!(
                 "{}: out_of_capacity, but at most {holders} of {} slots can have been held when it arrived",
@@ -126,6 +133,57 @@ fn rejections_seen_from_outside(view: &TraceView, config: &OracleConfig, tally: 
         }
     }
     found
+}
+
+/// Whether `other` may still have held a slot when the agent read
+/// `send` (both on one connection).
+fn may_hold_at(other: &JobSend, send: &JobSend) -> bool {
+    let answered = other.first_terminal().is_some_and(|t| t.seq < send.seq);
+    let cancelled = other.cancel_us.is_some_and(|c| c < send.at_us);
+    let superseded = other.superseded_us.is_some_and(|s| s < send.at_us);
+    other.seq < send.seq && other.may_have_run() && !answered && !cancelled && !superseded
+}
+
+/// For each of `rejections` (sorted by `seq`), how many of `sends` (one
+/// connection's submissions, sorted by `seq`) may have held a slot when it
+/// was read. Each submission holds from its write until its answer, cancel
+/// or supersession, so it counts for a run of consecutive rejections: one
+/// pass with a difference array, O(n log n), rather than every rejection
+/// scanning every submission. That needs the rejections' times to grow with
+/// their trace order, as in every merged trace; a hand-made trace that is
+/// out of order gets the direct count.
+fn holders_of(sends: &[&JobSend], rejections: &[&JobSend]) -> Vec<u64> {
+    if rejections.windows(2).any(|w| w[1].at_us < w[0].at_us) {
+        let count = |r: &JobSend| sends.iter().filter(|o| may_hold_at(o, r)).count() as u64;
+        return rejections.iter().map(|r| count(r)).collect();
+    }
+    // The first rejection read after `seq` / after `at_us`.
+    let after_seq = |seq: usize| rejections.partition_point(|r| r.seq <= seq);
+    let after_us = |us: u64| rejections.partition_point(|r| r.at_us <= us);
+    let mut delta = vec![0_i64; rejections.len() + 1];
+    for other in sends.iter().filter(|o| o.may_have_run()) {
+        let from = after_seq(other.seq);
+        let until = [
+            other.first_terminal().map(|t| after_seq(t.seq)),
+            other.cancel_us.map(after_us),
+            other.superseded_us.map(after_us),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(rejections.len(), usize::min);
+        if from < until {
+            delta[from] += 1;
+            delta[until] -= 1;
+        }
+    }
+    let mut open = 0_i64;
+    delta[..rejections.len()]
+        .iter()
+        .map(|d| {
+            open += d;
+            u64::try_from(open).unwrap_or(0)
+        })
+        .collect()
 }
 
 /// `out_of_capacity` frames the coordinator read without the agent having
@@ -145,13 +203,7 @@ fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
         if claimed.is_empty() {
             continue;
         }
-        let decided = view
-            .agent_events
-            .iter()
-            .filter(|e| {
-                matches!(&e.kind, EventKind::AgentJobRejected { job: j, code, .. } if *j == job.job && code == "out_of_capacity")
-            })
-            .count();
+        let decided = usize::try_from(job.agent_out_of_capacity).unwrap_or(usize::MAX);
         if let Some(&at_us) = claimed.get(decided) {
             let detail = format!(
                 "{} out_of_capacity frame(s) but {decided} out_of_capacity admission decision(s)",
@@ -175,11 +227,17 @@ fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
 fn closed_at(call: &BackendCall, view: &TraceView, crashes: &[u64], config: &OracleConfig) -> u64 {
     let Some(end_us) = call.end_us else { return u64::MAX };
     let grace_us = config.bounds.cancel_close_ms * 1_000;
-    let freed = view.agent_events.iter().filter_map(|e| match &e.kind {
-        EventKind::AgentSlotFreed { job, .. } if call.job.as_deref() == Some(job.as_str()) => Some(e.at_us),
-        _ => None,
-    });
-    let released = freed
+    // The releases of its id, in time order: the first at or after its
+    // start is the earliest candidate (a lookup, not a scan of the trace).
+    let freed = call
+        .job
+        .as_deref()
+        .and_then(|job| view.agent_freed_by_job.get(job))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let first_freed = freed.get(freed.partition_point(|&t| t < call.start_us)).copied();
+    let released = first_freed
+        .into_iter()
         .chain(crashes.iter().copied())
         .filter(|&t| t >= call.start_us && t <= end_us)
         .min();
@@ -212,4 +270,57 @@ fn streams_within_limit(view: &TraceView, config: &OracleConfig, tally: &mut Tal
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Seen, Terminal};
+
+    fn send(seq: usize, at_us: u64, answered_seq: Option<usize>, cancel_us: Option<u64>) -> JobSend {
+        let terminals = answered_seq
+            .map(|seq| Seen {
+                at_us: seq as u64,
+                seq,
+                conn: 1,
+                what: Terminal::Done {
+                    tokens_in: 0,
+                    tokens_out: 0,
+                    duration_ms: 0,
+                },
+            })
+            .into_iter()
+            .collect();
+        JobSend {
+            seq,
+            at_us,
+            conn: 1,
+            terminals,
+            cancel_us,
+            ..JobSend::default()
+        }
+    }
+
+    /// The one-pass count of slot holders equals the direct count, submission by submission.
+    #[test]
+    fn holders_sweep_equals_the_direct_count() {
+        let sends = [
+            send(0, 0, Some(9), None),
+            send(1, 1, None, Some(3)),
+            send(2, 2, Some(4), None),
+            send(3, 3, None, None),
+            send(5, 5, Some(6), None),
+            send(7, 7, None, None),
+            send(8, 7, None, Some(7)),
+            send(10, 10, None, None),
+        ];
+        let all: Vec<&JobSend> = sends.iter().collect();
+        let rejections: Vec<&JobSend> = [3, 5, 6, 7].iter().map(|&i| &sends[i]).collect();
+        let direct: Vec<u64> = rejections
+            .iter()
+            .map(|r| all.iter().filter(|o| may_hold_at(o, r)).count() as u64)
+            .collect();
+        assert_eq!(holders_of(&all, &rejections), direct);
+        assert_eq!(direct, vec![3, 2, 3, 2]);
+    }
 }

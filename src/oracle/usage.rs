@@ -88,6 +88,12 @@ pub fn stream_usage(body: &[u8]) -> Tokens {
 
 /// The counts of one `data:` line carrying a well-formed `usage` object.
 fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
+    // A `usage` key is spelled out, or escaped (with a backslash): a line
+    // with neither cannot carry one, and needs no parse (most lines are
+    // content events).
+    if !line.contains(&b'\\') && !line.windows(5).any(|w| w == b"usage") {
+        return None;
+    }
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let payload = line.strip_prefix(b"data:")?;
     let payload = payload.strip_prefix(b" ").unwrap_or(payload);

@@ -132,6 +132,9 @@ pub struct JobView {
     /// Agent view: when the agent admitted or rejected a job with this id,
     /// in order (one decision per `job` frame it read).
     pub agent_decisions_us: Vec<u64>,
+    /// Agent view: how many of those decisions were `out_of_capacity`
+    /// rejections.
+    pub agent_out_of_capacity: u64,
 }
 
 impl JobView {

@@ -65,8 +65,10 @@ impl Trace {
 
     /// Writes the JSONL form: one event per line, each line ending in `\n`.
     pub fn write_jsonl(&self, out: &mut impl Write) -> std::io::Result<()> {
-        for line in self.jsonl_lines() {
-            out.write_all(line.as_bytes())?;
+        let mut line = Vec::new();
+        for event in &self.events {
+            event_line_into(event, &mut line);
+            out.write_all(&line)?;
             out.write_all(b"\n")?;
         }
         Ok(())
@@ -75,9 +77,13 @@ impl Trace {
     /// SHA-256 (lower-case hex) over the JSONL form exactly as
     /// [`Trace::write_jsonl`] writes it, so `sha256sum trace.jsonl` agrees.
     pub fn hash(&self) -> String {
+        // One line at a time into one buffer: hashing holds no copy of
+        // the trace.
         let mut hasher = Sha256::new();
-        for line in self.jsonl_lines() {
-            hasher.update(line.as_bytes());
+        let mut line = Vec::new();
+        for event in &self.events {
+            event_line_into(event, &mut line);
+            hasher.update(&line);
             hasher.update(b"\n");
         }
         hex(&hasher.finalize())
@@ -88,6 +94,15 @@ impl Trace {
 /// ever, the line says so instead of panicking, and the hash still differs.
 fn event_line(event: &Event) -> String {
     serde_json::to_string(event).unwrap_or_else(|err| format!("{{\"unserialisable\":\"{err}\"}}"))
+}
+
+/// [`event_line`] written into `line` (cleared first), the same bytes.
+fn event_line_into(event: &Event, line: &mut Vec<u8>) {
+    line.clear();
+    if let Err(err) = serde_json::to_writer(&mut *line, event) {
+        line.clear();
+        line.extend_from_slice(format!("{{\"unserialisable\":\"{err}\"}}").as_bytes());
+    }
 }
 
 /// Where two traces first differ.

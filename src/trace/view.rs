@@ -40,6 +40,16 @@ pub struct TraceView {
     /// paired with no submission: none of that id that may have run was
     /// written before they started.
     pub unpaired_executions: Vec<usize>,
+    /// Job id → indexes into `backend_calls` of the executions naming it,
+    /// in start order (so a rule looks a job's executions up, never scans).
+    pub executions_by_job: BTreeMap<String, Vec<usize>>,
+    /// Job id → when the agent freed a slot held by that id, in order
+    /// (kept apart from `jobs`: a release names an id the coordinator may
+    /// never have sent).
+    pub agent_freed_by_job: BTreeMap<String, Vec<u64>>,
+    /// `(backend, request)` → index into `backend_calls` of the latest
+    /// request so numbered: where its end event lands.
+    pub calls_by_request: BTreeMap<(String, u64), usize>,
 }
 
 impl TraceView {
@@ -85,11 +95,14 @@ impl TraceView {
             .sum()
     }
 
-    /// The execution requests backends recorded for `job`.
+    /// The execution requests backends recorded for `job`, in start order.
     pub fn executions_of<'a>(&'a self, job: &'a str) -> impl Iterator<Item = &'a BackendCall> + 'a {
-        self.backend_calls
+        self.executions_by_job
+            .get(job)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .filter(move |call| call.is_execution() && call.job.as_deref() == Some(job))
+            .filter_map(|&index| self.backend_calls.get(index))
     }
 
     fn job_mut(&mut self, job: &str) -> &mut JobView {
@@ -252,18 +265,26 @@ impl TraceView {
                 method,
                 path,
                 ..
-            } => self.backend_calls.push(BackendCall {
-                backend: backend.clone(),
-                request: *request,
-                job: job.clone(),
-                method: method.clone(),
-                path: path.clone(),
-                start_us: at,
-                end_us: None,
-                status: None,
-                end: None,
-                body: Blob::default(),
-            }),
+            } => {
+                let index = self.backend_calls.len();
+                let call = BackendCall {
+                    backend: backend.clone(),
+                    request: *request,
+                    job: job.clone(),
+                    method: method.clone(),
+                    path: path.clone(),
+                    start_us: at,
+                    end_us: None,
+                    status: None,
+                    end: None,
+                    body: Blob::default(),
+                };
+                if let Some(job) = job.as_ref().filter(|_| call.is_execution()) {
+                    self.executions_by_job.entry(job.clone()).or_default().push(index);
+                }
+                self.calls_by_request.insert((backend.clone(), *request), index);
+                self.backend_calls.push(call);
+            }
             EventKind::BackendEnd {
                 backend,
                 request,
@@ -272,12 +293,8 @@ impl TraceView {
                 body,
                 ..
             } => {
-                let call = self
-                    .backend_calls
-                    .iter_mut()
-                    .rev()
-                    .find(|c| &c.backend == backend && c.request == *request);
-                if let Some(call) = call {
+                let index = self.calls_by_request.get(&(backend.clone(), *request));
+                if let Some(call) = index.and_then(|&i| self.backend_calls.get_mut(i)) {
                     call.end_us = Some(at);
                     call.status = Some(*status);
                     call.end = Some(end.clone());
@@ -289,8 +306,20 @@ impl TraceView {
     }
 
     fn add_agent(&mut self, event: &Event) {
-        if let EventKind::AgentJobAdmitted { job, .. } | EventKind::AgentJobRejected { job, .. } = &event.kind {
-            self.job_mut(job).agent_decisions_us.push(event.at_us);
+        match &event.kind {
+            EventKind::AgentJobAdmitted { job, .. } => self.job_mut(job).agent_decisions_us.push(event.at_us),
+            EventKind::AgentJobRejected { job, code, .. } => {
+                let view = self.job_mut(job);
+                view.agent_decisions_us.push(event.at_us);
+                view.agent_out_of_capacity += u64::from(code == "out_of_capacity");
+            }
+            EventKind::AgentSlotFreed { job, .. } => {
+                self.agent_freed_by_job
+                    .entry(job.clone())
+                    .or_default()
+                    .push(event.at_us);
+            }
+            _ => {}
         }
         self.agent_events.push(event.clone());
     }
