@@ -21,11 +21,9 @@
 //!   that has just closed on it, breaks this.
 //! - **Not too late.** After a connection that reached steady state (the
 //!   coordinator read its `capabilities`, so the backoff was reset) and that
-//!   the coordinator ended in a way the agent notices at once (a scripted
-//!   close or drop: by a latency) or by its next write (a coordinator
-//!   restart: within a heartbeat interval plus its tolerance and a round
-//!   trip), the next connection is accepted within that notice, the longest
-//!   sleep of step 0, and one attempt ([`ReconnectSchedule::attempt_ms`]) —
+//!   the coordinator ended by a scripted close or drop (the agent notices it
+//!   a latency later), the next connection is accepted within that notice,
+//!   the longest sleep of step 0, and one attempt ([`ReconnectSchedule::attempt_ms`]) —
 //!   unless a disruption of the coordinator or of a backend (discovery waits
 //!   for it) overlaps that span. An agent whose backoff never resets after a
 //!   good session breaks this once it has escalated.
@@ -42,7 +40,7 @@ use crate::trace::{FaultAction, SessionView, TraceView};
 /// Connections follow the backoff.
 pub const PACED: Rule = Rule {
     name: "reconnects_paced_by_backoff",
-    summary: "the next connection comes no sooner than the shortest backoff sleep due after the agent was last seen on the previous one, and, after a session that reached steady state and that the coordinator ended, no later than its notice, the longest first-step sleep and one attempt",
+    summary: "the next connection comes no sooner than the shortest backoff sleep due after the agent was last seen on the previous one, and, after a session that reached steady state and that the coordinator closed or dropped, no later than a latency, the longest first-step sleep and one attempt",
     check: paced,
 };
 
@@ -167,13 +165,14 @@ fn too_late(
     session.ready_us?;
     let closed_us = session.closed_us?;
     let reason = session.reason.as_deref().unwrap_or("unknown");
-    let notice_ms = if reason.starts_with("scripted_disconnect") {
-        config.latency_max_ms
-    } else if reason.starts_with("coordinator_restarted") {
-        config.heartbeat_interval_ms + config.bounds.heartbeat_tolerance_ms + 2 * config.latency_max_ms
-    } else {
+    // A scripted close or drop reaches the agent a latency later. Other
+    // ends are not bounded here: a crash (its restart closes the old
+    // connection in the log) may be noticed during the outage, after which
+    // the backoff escalates; `reconnects_after_disruption` bounds those.
+    if !reason.starts_with("scripted_disconnect") {
         return None;
-    };
+    }
+    let notice_ms = config.latency_max_ms;
     let bound_ms = notice_ms + schedule.sleep_max_ms(0) + schedule.attempt_ms;
     let due_us = closed_us + bound_ms * 1_000;
     if next.is_some_and(|n| n.opened_us <= due_us) {
