@@ -7,6 +7,7 @@ use serde::Serialize;
 pub use crate::metrics::{ERROR_CODES, OUTCOME_KEYS};
 use crate::metrics::{Metrics, Percentiles};
 use crate::oracle::backoff::ReconnectSchedule;
+use crate::oracle::stall::WriteStall;
 use crate::oracle::{Bounds, OracleConfig};
 use crate::scenario::Scenario;
 use crate::scenario::model::{CountBound, PercentileBound};
@@ -70,6 +71,7 @@ pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
         latency_max_ms: scenario.network.latency_max_ms,
         idle_timeout_ms: session.idle_timeout_ms,
         reconnect: expect.reconnect_within_ms.is_none().then_some(reconnect),
+        write_stall: Some(write_stall(scenario, round_trip_ms)),
         bounds: Bounds {
             cancel_close_ms: expect.cancel_close_ms.unwrap_or(close_ms),
             deadline_slack_ms: expect.deadline_slack_ms.unwrap_or(close_ms),
@@ -80,6 +82,22 @@ pub fn oracle_config(scenario: &Scenario) -> OracleConfig {
             inbound_decision_ms: expect.inbound_decision_ms.unwrap_or(INBOUND_DECISION_MS_DEFAULT),
             outbound_slack_bytes: expect.outbound_slack_bytes.unwrap_or(OUTBOUND_SLACK_BYTES_DEFAULT),
         },
+    }
+}
+
+/// When a coordinator that stops reading surely blocks the agent's writes:
+/// the simulated socket holds `tcp_capacity` writes unread, and the agent
+/// writes at least once per heartbeat or ping interval (whichever is
+/// shorter; the two may share a write), so the write after `tcp_capacity`
+/// of them blocks; plus the heartbeat tolerance for its timer and delivery.
+fn write_stall(scenario: &Scenario, round_trip_ms: u64) -> WriteStall {
+    let session = &scenario.agent.session;
+    let interval_ms = session.heartbeat_interval_ms.min(session.ping_interval_ms);
+    WriteStall {
+        write_timeout_ms: session.write_timeout_ms,
+        blocked_within_ms: (scenario.network.tcp_capacity + 1) * interval_ms
+            + HEARTBEAT_TOLERANCE_BASE_MS
+            + round_trip_ms,
     }
 }
 

@@ -47,6 +47,17 @@ pub struct ReconnectSchedule {
 }
 
 impl ReconnectSchedule {
+    /// The shortest sleep of backoff step `step` (0-based): the agent
+    /// truncates its jittered sleep to whole milliseconds, so one less.
+    pub fn sleep_min_ms(&self, step: u32) -> u64 {
+        ((JITTER_MIN * self.base_ms(step) as f64).floor() as u64).saturating_sub(1)
+    }
+
+    /// The longest sleep of backoff step `step` (0-based).
+    pub fn sleep_max_ms(&self, step: u32) -> u64 {
+        (JITTER_MAX * self.base_ms(step) as f64).ceil() as u64
+    }
+
     /// Base (unjittered) sleep of backoff step `step` (0-based).
     fn base_ms(&self, step: u32) -> u64 {
         let doubled = self.backoff_initial_ms.saturating_mul(1_u64 << step.min(STEPS_MAX - 1));

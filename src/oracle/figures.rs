@@ -22,11 +22,15 @@
 //!   duration_ms` of each `job_done` with a non-zero duration, its output
 //!   tokens being either the `job_done`'s or those relayed
 //!   (`usage::relayed_tokens`), whichever the agent counts;
-//! - `error_rate_60s`: ±1e-9, `job_error`s over all terminal frames, with
-//!   admission rejections counted or not (the protocol does not say);
+//! - `error_rate_60s`: ±1e-9 (the rest of the tolerance is the window's
+//!   edges above), `job_error`s over all terminal frames. Every `job_error`
+//!   counts, admission rejections (`out_of_capacity`, `invalid_job`,
+//!   `duplicate_job`, `model_not_loaded`) included: each is an error the
+//!   coordinator observed, and a provider whose heartbeat hides its
+//!   rejections tells the marketplace it is healthier than it is;
 //! - `last_error_code`: the code of an error that may be the latest one the
-//!   agent recorded (remembered beyond the window), rejections counted or
-//!   not; null only while no error is surely recorded.
+//!   agent recorded (remembered beyond the window), rejections included;
+//!   null only while no error is surely recorded.
 //!
 //! 0 with nothing to compute from is the agent's convention, and allowed
 //! exactly then. `done_duration_truthful` closes the loop: each `job_done`'s
@@ -70,8 +74,8 @@ type Range = (f64, f64);
 enum Outcome {
     /// `job_done`: its latency and tokens-per-second, each a range.
     Done { latency_ms: Range, rate: Range },
-    /// `job_error`, with its code and whether it was an admission rejection.
-    Error { code: String, admission: bool },
+    /// `job_error`, with its code.
+    Error { code: String },
     /// Cancelled or lost without a terminal frame: anything, or nothing.
     Unknown,
 }
@@ -170,10 +174,7 @@ fn outcome_of(send: &JobSend, terminal: &Terminal) -> Outcome {
                 },
             }
         }
-        Terminal::Error { code, .. } => Outcome::Error {
-            code: code.clone(),
-            admission: send.rejected_at_admission(),
-        },
+        Terminal::Error { code, .. } => Outcome::Error { code: code.clone() },
     }
 }
 
@@ -266,68 +267,56 @@ impl<'a> Window<'a> {
         out
     }
 
-    /// The least and most error rate, admission rejections counted or not.
+    /// The least and most error rate: every `job_error` counted.
     fn error_rate_range(&self) -> Range {
-        let mut range = (f64::INFINITY, f64::NEG_INFINITY);
-        for count_admissions in [true, false] {
-            let counts = |entries: &[&Entry]| {
-                let (mut errors, mut oks, mut unknown) = (0_u64, 0_u64, 0_u64);
-                for e in entries {
-                    match &e.outcome {
-                        Outcome::Error { admission, .. } if count_admissions || !admission => errors += 1,
-                        Outcome::Error { .. } => {}
-                        Outcome::Done { .. } => oks += 1,
-                        Outcome::Unknown => unknown += 1,
-                    }
+        let counts = |entries: &[&Entry]| {
+            let (mut errors, mut oks, mut unknown) = (0_u64, 0_u64, 0_u64);
+            for e in entries {
+                match &e.outcome {
+                    Outcome::Error { .. } => errors += 1,
+                    Outcome::Done { .. } => oks += 1,
+                    Outcome::Unknown => unknown += 1,
                 }
-                (errors, oks, unknown)
-            };
-            let (sure_errors, sure_oks, sure_unknown) = counts(&self.sure);
-            let (opt_errors, opt_oks, opt_unknown) = counts(&self.possible);
-            let ratio = |e: u64, n: u64| if n == 0 { 0.0 } else { e as f64 / n as f64 };
-            let sure_total = sure_errors + sure_oks;
-            let lo = ratio(sure_errors, sure_total + sure_unknown + opt_oks + opt_unknown);
-            let worst_errors = sure_errors + sure_unknown + opt_errors + opt_unknown;
-            let hi = ratio(worst_errors, sure_total + sure_unknown + opt_errors + opt_unknown);
-            range = (range.0.min(lo), range.1.max(hi));
-        }
-        range
+            }
+            (errors, oks, unknown)
+        };
+        let (sure_errors, sure_oks, sure_unknown) = counts(&self.sure);
+        let (opt_errors, opt_oks, opt_unknown) = counts(&self.possible);
+        let ratio = |e: u64, n: u64| if n == 0 { 0.0 } else { e as f64 / n as f64 };
+        let sure_total = sure_errors + sure_oks;
+        let lo = ratio(sure_errors, sure_total + sure_unknown + opt_oks + opt_unknown);
+        let worst_errors = sure_errors + sure_unknown + opt_errors + opt_unknown;
+        let hi = ratio(worst_errors, sure_total + sure_unknown + opt_errors + opt_unknown);
+        (lo, hi)
     }
 
     /// Why `code` cannot be the last error the agent recorded, if it cannot.
     fn last_error_disagreement(&self, code: Option<&str>) -> Option<String> {
-        let mut allowed: Vec<&str> = Vec::new();
-        let (mut null_allowed, mut any_allowed) = (false, false);
-        for count_admissions in [true, false] {
-            let errors: Vec<&Entry> = self
-                .before
-                .iter()
-                .copied()
-                .filter(|e| match &e.outcome {
-                    Outcome::Error { admission, .. } => count_admissions || !admission,
-                    Outcome::Unknown => true,
-                    Outcome::Done { .. } => false,
-                })
-                .collect();
-            let surely_before = |e: &Entry| e.recorded_us.1 <= self.snapshot_us;
-            null_allowed |= !errors
-                .iter()
-                .any(|e| surely_before(e) && matches!(e.outcome, Outcome::Error { .. }));
-            for e in &errors {
-                // Surely superseded: another error surely recorded after it
-                // and surely before the snapshot.
-                let superseded = errors.iter().any(|later| {
-                    matches!(later.outcome, Outcome::Error { .. })
-                        && later.recorded_us.0 > e.recorded_us.1
-                        && surely_before(later)
-                });
-                if superseded {
-                    continue;
-                }
-                match &e.outcome {
-                    Outcome::Error { code, .. } => allowed.push(code),
-                    _ => any_allowed = true,
-                }
+        let errors: Vec<&Entry> = self
+            .before
+            .iter()
+            .copied()
+            .filter(|e| !matches!(e.outcome, Outcome::Done { .. }))
+            .collect();
+        let surely_before = |e: &Entry| e.recorded_us.1 <= self.snapshot_us;
+        let null_allowed = !errors
+            .iter()
+            .any(|e| surely_before(e) && matches!(e.outcome, Outcome::Error { .. }));
+        let (mut allowed, mut any_allowed): (Vec<&str>, bool) = (Vec::new(), false);
+        for e in &errors {
+            // Surely superseded: another error surely recorded after it
+            // and surely before the snapshot.
+            let superseded = errors.iter().any(|later| {
+                matches!(later.outcome, Outcome::Error { .. })
+                    && later.recorded_us.0 > e.recorded_us.1
+                    && surely_before(later)
+            });
+            if superseded {
+                continue;
+            }
+            match &e.outcome {
+                Outcome::Error { code } => allowed.push(code),
+                _ => any_allowed = true,
             }
         }
         match code {

@@ -24,7 +24,9 @@
 //! [`figures`] (the other heartbeat figures; `duration_ms`),
 //! [`quiescence`] (settling, in-flight, memory), [`inbound`] (reading while
 //! writing is blocked), [`liveness`] (reconnecting, within the bound
-//! [`backoff`] derives), [`session_end`] (a dead session's jobs end with
+//! [`backoff`] derives), [`pacing`] (connections spaced by the backoff),
+//! [`stall`] (a blocked write ends the session), [`unusable`] (a broken
+//! frame never ends the session), [`session_end`] (a dead session's jobs end with
 //! it; no submission runs twice), [`hosts`] (crashes, the coordinator's own
 //! flags, complete records); [`windows`] computes the disruption windows
 //! several rules exempt.
@@ -42,7 +44,7 @@
 //!
 //! | rule | external (coordinator log, backend records) | agent events |
 //! |---|---|---|
-//! | `exactly_one_terminal`, `never_two_terminals`, `no_chunk_after_terminal`, `bytes_match_backend`, `usage_matches_backend`, `done_requires_completed_stream`, `tokens_emitted_matches_backend`, `backend_streams_within_limit`¹, `cancel_closes_stream`, `cancel_purges_queued_frames`, `deadline_enforced`, `error_code_truthful`, `heartbeat_schedule`, `heartbeat_queue_depth`, `heartbeat_figures_truthful`, `done_duration_truthful`, `settles_within_bound`, `reconnects_after_disruption`, `never_run_twice`, `hosts_stay_up`, `coordinator_protocol` | all | — |
+//! | `exactly_one_terminal`, `never_two_terminals`, `no_chunk_after_terminal`, `bytes_match_backend`, `usage_matches_backend`, `done_requires_completed_stream`, `tokens_emitted_matches_backend`, `backend_streams_within_limit`¹, `cancel_closes_stream`, `cancel_purges_queued_frames`, `deadline_enforced`, `error_code_truthful`, `heartbeat_schedule`, `heartbeat_queue_depth`, `heartbeat_figures_truthful`, `done_duration_truthful`, `settles_within_bound`, `reconnects_after_disruption`, `reconnects_paced_by_backoff`, `blocked_write_ends_session`, `unusable_frame_keeps_session`, `never_run_twice`, `hosts_stay_up`, `coordinator_protocol` | all | — |
 //! | `out_of_capacity_truthful` | `out_of_capacity` frames against the submissions that may hold a slot | slot accounting (`JobAdmitted`, `SlotFreed`, `JobRejected`) |
 //! | `session_end_closes_streams` | streams of submissions lost with their session, from the moment the agent can have noticed | `SessionEnded`: every job admitted on the session |
 //! | `in_flight_zero_at_quiescence` | no backend stream open once settled | the last slot count |
@@ -71,10 +73,13 @@ pub mod hosts;
 pub mod inbound;
 pub mod liveness;
 pub mod outcome;
+pub mod pacing;
 pub mod purge;
 pub mod quiescence;
 pub mod session_end;
+pub mod stall;
 pub mod terminal;
+pub mod unusable;
 pub mod usage;
 pub mod windows;
 
@@ -122,6 +127,9 @@ pub struct OracleConfig {
     /// each disruption is derived; `None` when the scenario sets a flat
     /// `reconnect_within_ms`.
     pub reconnect: Option<backoff::ReconnectSchedule>,
+    /// The agent's write timeout and when a stopped reader surely blocks
+    /// its writes; `None` where unknown (nothing to judge).
+    pub write_stall: Option<stall::WriteStall>,
     /// The allowed slack of each bound.
     pub bounds: Bounds,
 }
@@ -137,6 +145,10 @@ impl OracleConfig {
             latency_max_ms: 5,
             idle_timeout_ms: 2_000,
             reconnect: None,
+            write_stall: Some(stall::WriteStall {
+                write_timeout_ms: 1_000,
+                blocked_within_ms: 1_000,
+            }),
             bounds: Bounds {
                 cancel_close_ms: 100,
                 deadline_slack_ms: 100,
@@ -246,6 +258,9 @@ pub const RULES: &[Rule] = &[
     quiescence::OUTBOUND_BOUNDED,
     inbound::WHILE_OUTBOUND_BLOCKED,
     liveness::RECONNECTS,
+    pacing::PACED,
+    stall::ENDS_SESSION,
+    unusable::KEEPS_SESSION,
     session_end::CLOSES_STREAMS,
     session_end::NEVER_RUN_TWICE,
     hosts::STAY_UP,

@@ -20,6 +20,9 @@ pub struct TraceView {
     /// `(from_us, until_us)` of every window in which the coordinator held
     /// back reading (paused or slowed).
     pub read_pauses: Vec<(u64, u64)>,
+    /// `(conn, from_us, until_us)` of every window in which the coordinator
+    /// did not read `conn` at all (paused, not slowed).
+    pub read_stops: Vec<(u64, u64, u64)>,
     /// `(at_us, action, hosts)` of every fault, in order.
     pub faults: Vec<(u64, FaultAction, Vec<String>)>,
     pub phases: Vec<(u64, Phase)>,
@@ -122,7 +125,12 @@ impl TraceView {
                 self.coordinator_flags
                     .push((at, job.clone(), format!("{kind}: {what}")));
             }
-            EventKind::ReadBlocked { until_us, .. } => self.read_pauses.push((at, *until_us)),
+            EventKind::ReadBlocked { conn, until_us, slow } => {
+                self.read_pauses.push((at, *until_us));
+                if !slow {
+                    self.read_stops.push((*conn, at, *until_us));
+                }
+            }
             EventKind::CoordinatorNote { .. } => {}
             EventKind::RecordsDropped { source, count } => self.records_dropped.push((source.clone(), *count)),
             EventKind::BackendRequest { .. } | EventKind::BackendEnd { .. } => self.add_backend(at, &event.kind),

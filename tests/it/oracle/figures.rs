@@ -86,6 +86,31 @@ fn heartbeat_figures_catch_a_wrong_code_and_rate() {
     );
 }
 
+/// Admission rejections are errors the coordinator observed: an error rate
+/// and last error code that leave them out are caught, the truth passes.
+#[test]
+fn heartbeat_figures_count_rejections() {
+    let with_rejection = || {
+        history()
+            .job(1_600, "r", 1, 60_000)
+            .error(1_602, "r", 1, "out_of_capacity")
+    };
+    let truth = HeartbeatFigures {
+        error_rate_60s: Some(0.4),
+        last_error_code: Some("out_of_capacity".into()),
+        ..truthful()
+    };
+    passes(
+        "heartbeat_figures_truthful",
+        &with_rejection().heartbeat_figures(3_000, 1, 0, truth).build(),
+    );
+    let found = super::check(
+        "heartbeat_figures_truthful",
+        &with_rejection().heartbeat_figures(3_000, 1, 0, truthful()).build(),
+    );
+    assert_eq!(found.len(), 2, "error rate and last error code: {found:?}");
+}
+
 /// A terminal read just before the heartbeat may or may not be in its window: both figures pass.
 #[test]
 fn heartbeat_figures_allow_an_edge_terminal_either_way() {

@@ -8,6 +8,7 @@ mod figures;
 mod heartbeat;
 mod liveness;
 mod outcome;
+mod pacing;
 mod purge;
 mod quiescence;
 mod resends;
