@@ -40,7 +40,7 @@ pub use self::faults::refusals;
 use self::memory::MemoryReport;
 pub use self::process::AgentLog;
 pub use self::run::{LiveOptions, run_one_live};
-use crate::oracle::{hosts, inbound, purge, quiescence};
+use crate::oracle::{hosts, inbound, purge, quiescence, stall};
 
 /// Rules that stand only on the agent's own observer events, which an
 /// external agent does not produce: a live run reports them as not judged,
@@ -57,11 +57,15 @@ use crate::oracle::{hosts, inbound, purge, quiescence};
 /// bound would blame a correct agent. `out_of_capacity_truthful` runs its
 /// external half alone (`run::live_rules`), and `outbound_queue_bounded`
 /// has a stand-in, `agent_memory_bounded` ([`memory`]).
+/// `blocked_write_ends_session` derives the moment writes surely block from
+/// the simulated socket's `tcp_capacity` (writes in flight), which a real
+/// kernel buffer does not follow.
 pub const NOT_JUDGED_LIVE: &[&str] = &[
     purge::PURGES_QUEUED.name,
     inbound::WHILE_OUTBOUND_BLOCKED.name,
     quiescence::OUTBOUND_BOUNDED.name,
     hosts::RECORDS_COMPLETE.name,
+    stall::ENDS_SESSION.name,
 ];
 
 /// What a report says about a live run besides the verdict.

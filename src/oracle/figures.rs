@@ -38,6 +38,9 @@
 //! `job_done`'s reading (+1 ms), and at least that less two deliveries
 //! (2 × `heartbeat_tolerance_ms`) and any disrupted time.
 
+mod index;
+
+use self::index::Index;
 use super::usage::relayed_tokens;
 use super::windows::{AGENT_HOST, Windows, all_disruptions};
 use super::{OracleConfig, Rule, Tally, Violation};
@@ -91,6 +94,7 @@ fn figures(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Vi
     let tolerance_us = config.bounds.heartbeat_tolerance_ms * 1_000;
     let all = all_disruptions(view);
     let entries = entries(view, tolerance_us, &all, config);
+    let index = Index::new(&entries);
     let restarts = agent_restarts(view);
     let mut found = Vec::new();
     for session in view.sessions.values() {
@@ -101,7 +105,7 @@ fn figures(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<Vi
                 .at_us
                 .saturating_sub(tolerance_us + all.covered_us(from_us, beat.at_us)))
             .max(from_us);
-            let window = Window::of(&entries, born_us, snapshot_us, beat.at_us);
+            let window = Window::of(&index, born_us, snapshot_us, beat.at_us);
             tally.judge();
             for detail in window.disagreements(figures) {
                 found.push(Violation::new(
@@ -178,39 +182,52 @@ fn outcome_of(send: &JobSend, terminal: &Terminal) -> Outcome {
     }
 }
 
-/// The entries surely and possibly in one heartbeat's window, and those
-/// surely or possibly recorded before its snapshot (for the last error).
+/// The entries surely and possibly in one heartbeat's window, and what the
+/// outcomes recorded before its snapshot allow as the last error.
 struct Window<'a> {
     sure: Vec<&'a Entry>,
     possible: Vec<&'a Entry>,
-    /// Every entry of this process possibly recorded before the snapshot.
-    before: Vec<&'a Entry>,
-    /// The earliest the snapshot can have been taken.
-    snapshot_us: u64,
+    last_error: LastError<'a>,
+}
+
+/// What `last_error_code` may be. An error or unknown outcome is superseded
+/// when another error was surely recorded after it and surely before the
+/// snapshot; the rest may be the latest.
+struct LastError<'a> {
+    /// No error of this process was surely recorded before the snapshot.
+    null_allowed: bool,
+    /// The codes of the errors not superseded, in the order of their jobs.
+    allowed: Vec<&'a str>,
+    /// An outcome recorded unseen is not superseded: any code may be last.
+    any_allowed: bool,
 }
 
 impl<'a> Window<'a> {
-    fn of(entries: &'a [Entry], born_us: u64, snapshot_us: u64, read_us: u64) -> Self {
+    fn of(index: &Index<'a>, born_us: u64, snapshot_us: u64, read_us: u64) -> Self {
         let window_us = WINDOW_MS * 1_000;
-        let mut window = Window {
-            sure: Vec::new(),
-            possible: Vec::new(),
-            before: Vec::new(),
-            snapshot_us,
-        };
-        for entry in entries.iter().filter(|e| e.recorded_us.1 >= born_us) {
+        let (mut sure, mut possible) = (Vec::new(), Vec::new());
+        for entry in index.near(snapshot_us, read_us) {
             let (earliest, latest) = entry.recorded_us;
-            if earliest > read_us {
+            if latest < born_us || earliest > read_us {
                 continue;
             }
-            window.before.push(entry);
             if latest <= snapshot_us && earliest >= read_us.saturating_sub(window_us) && earliest >= born_us {
-                window.sure.push(entry);
+                sure.push(entry);
             } else if latest + window_us >= snapshot_us {
-                window.possible.push(entry);
+                possible.push(entry);
             }
         }
-        window
+        let last_sure_us = index.last_sure_error_us(born_us, snapshot_us);
+        let (allowed, any_allowed) = index.not_superseded(born_us.max(last_sure_us.unwrap_or(0)), read_us);
+        Window {
+            sure,
+            possible,
+            last_error: LastError {
+                null_allowed: last_sure_us.is_none(),
+                allowed,
+                any_allowed,
+            },
+        }
     }
 
     /// Each figure of `figures` that lies outside what the window allows.
@@ -292,33 +309,12 @@ impl<'a> Window<'a> {
 
     /// Why `code` cannot be the last error the agent recorded, if it cannot.
     fn last_error_disagreement(&self, code: Option<&str>) -> Option<String> {
-        let errors: Vec<&Entry> = self
-            .before
-            .iter()
-            .copied()
-            .filter(|e| !matches!(e.outcome, Outcome::Done { .. }))
-            .collect();
-        let surely_before = |e: &Entry| e.recorded_us.1 <= self.snapshot_us;
-        let null_allowed = !errors
-            .iter()
-            .any(|e| surely_before(e) && matches!(e.outcome, Outcome::Error { .. }));
-        let (mut allowed, mut any_allowed): (Vec<&str>, bool) = (Vec::new(), false);
-        for e in &errors {
-            // Surely superseded: another error surely recorded after it
-            // and surely before the snapshot.
-            let superseded = errors.iter().any(|later| {
-                matches!(later.outcome, Outcome::Error { .. })
-                    && later.recorded_us.0 > e.recorded_us.1
-                    && surely_before(later)
-            });
-            if superseded {
-                continue;
-            }
-            match &e.outcome {
-                Outcome::Error { code } => allowed.push(code),
-                _ => any_allowed = true,
-            }
-        }
+        let LastError {
+            null_allowed,
+            allowed,
+            any_allowed,
+        } = &self.last_error;
+        let (null_allowed, any_allowed) = (*null_allowed, *any_allowed);
         match code {
             None if null_allowed => None,
             None => Some(format!(
