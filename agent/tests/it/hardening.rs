@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use provider_agent::backend::BackendError;
-use provider_agent::executor::board::{Board, FrameKind, QueueError};
+use provider_agent::executor::board::{Admission, Board, FrameKind, QueueError};
 use provider_agent::observer::NoopObserver;
 use provider_agent::protocol::{DecodeError, ErrorCode, Inbound, JobId, decode_inbound};
 use provider_agent::stats::{ENTRIES_MAX, Stats};
@@ -82,6 +82,19 @@ fn unknown_kind_is_bounded() {
         Ok(Inbound::Other { kind }) => assert!(kind.len() <= 256, "kind of {} bytes", kind.len()),
         other => panic!("{:?}", other.map(|_| ())),
     }
+}
+
+/// A board that is closing admits nothing, before it is closed as after: a
+/// job read during a graceful end would take a slot and then be lost with
+/// the session (a gap `cargo mutants` found: `closing || closed` → `&&`).
+#[test]
+fn a_closing_board_admits_no_job() {
+    let board = Board::new(4, 1_000, 64 << 10, Arc::new(NoopObserver));
+    board.start_closing();
+    assert!(matches!(board.admit(JobId::from(uuid::Uuid::from_u128(1))), Admission::Closing));
+    assert_eq!(board.in_flight(), 0);
+    board.close();
+    assert!(matches!(board.admit(JobId::from(uuid::Uuid::from_u128(2))), Admission::Closing));
 }
 
 /// Control frames are bounded in bytes as well as in count: a few huge
