@@ -91,10 +91,16 @@ fn unknown_kind_is_bounded() {
 fn a_closing_board_admits_no_job() {
     let board = Board::new(4, 1_000, 64 << 10, Arc::new(NoopObserver));
     board.start_closing();
-    assert!(matches!(board.admit(JobId::from(uuid::Uuid::from_u128(1))), Admission::Closing));
+    assert!(matches!(
+        board.admit(JobId::from(uuid::Uuid::from_u128(1))),
+        Admission::Closing
+    ));
     assert_eq!(board.in_flight(), 0);
     board.close();
-    assert!(matches!(board.admit(JobId::from(uuid::Uuid::from_u128(2))), Admission::Closing));
+    assert!(matches!(
+        board.admit(JobId::from(uuid::Uuid::from_u128(2))),
+        Admission::Closing
+    ));
 }
 
 /// Control frames are bounded in bytes as well as in count: a few huge
