@@ -157,7 +157,7 @@ fn executing_counts(sends: &[&JobSend], beats: &[Seen<u64>]) -> Vec<(u64, u64)> 
     let after_seq = |seq: usize| beats.partition_point(|b| b.seq <= seq);
     let before_seq = |seq: usize| beats.partition_point(|b| b.seq < seq);
     let (mut surely, mut possibly) = (vec![0_i64; beats.len() + 1], vec![0_i64; beats.len() + 1]);
-    let mut add = |counts: &mut Vec<i64>, from: usize, to: usize| {
+    let add = |counts: &mut [i64], from: usize, to: usize| {
         if from < to {
             counts[from] += 1;
             counts[to] -= 1;
