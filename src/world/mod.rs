@@ -8,7 +8,8 @@
 //! [`backlog`] (keeping SYN bursts within turmoil's listen backlog),
 //! [`limits`] (a simulator limit reached: the harness error), [`faults`]
 //! (the fault schedule), [`settle`] (the quiet-phase predicate), [`collect`]
-//! (records → trace), [`observer`] (agent events), [`agent_subs`] (which
+//! (records → trace), [`frames`] (which submission each frame belongs to),
+//! [`observer`] (agent events), [`agent_subs`] (which
 //! submission each agent job event concerns), [`seeds`], [`clock`],
 //! [`panics`].
 
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod collect;
 pub mod connector;
 pub mod faults;
+mod frames;
 pub mod hosts;
 pub mod limits;
 pub mod observer;
