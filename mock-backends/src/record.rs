@@ -145,6 +145,22 @@ impl Recorder {
         self.lock().records.iter().cloned().collect()
     }
 
+    /// Whether `test` holds for every kept record, looked at under the lock
+    /// without copying them (a harness polls this while a run settles).
+    pub fn all_records(&self, test: impl FnMut(&RequestRecord) -> bool) -> bool {
+        self.lock().records.iter().all(test)
+    }
+
+    /// Every kept record, moved out in arrival order, for a harness whose
+    /// run is over: later updates of those requests find no record and are
+    /// ignored, as for a record a bounded recorder dropped. Bodies are most
+    /// of a backend's memory; [`Recorder::records`] would hold them twice.
+    pub fn take_records(&self) -> Vec<RequestRecord> {
+        let mut state = self.lock();
+        state.first_id = state.next_id;
+        std::mem::take(&mut state.records).into()
+    }
+
     /// How many requests have arrived (kept or not).
     pub fn len(&self) -> usize {
         usize::try_from(self.lock().next_id).unwrap_or(usize::MAX)
@@ -352,6 +368,27 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!((records[0].request_id, records[0].path.as_str()), (0, "/a"));
         assert_eq!((records[1].request_id, records[1].path.as_str()), (1, "/b"));
+        assert!(recorder.all_records(|r| r.end.is_some()));
+        assert!(!recorder.all_records(|r| r.path == "/a"));
+    }
+
+    /// Taking the records empties the recorder; a handle still open after
+    /// the take changes nothing taken, and later requests keep their ids.
+    #[test]
+    fn take_records_moves_them_out() {
+        let recorder = Recorder::new();
+        let (clock, _) = test_clock();
+        let open = recorder.open(arrival("/a"), clock.clone());
+        open.append_body(b"ab", 1);
+        let taken = recorder.take_records();
+        assert_eq!((taken.len(), taken[0].body.as_slice()), (1, &b"ab"[..]));
+        open.append_body(b"late", 1);
+        drop(open);
+        assert!(recorder.records().is_empty());
+        let next = recorder.open(arrival("/b"), clock);
+        next.append_body(b"c", 1);
+        let records = recorder.records();
+        assert_eq!((records[0].request_id, records[0].body.as_slice()), (1, &b"c"[..]));
     }
 
     /// Dropping an unfinished handle ends the record with its drop end at

@@ -73,6 +73,12 @@ impl Log {
         self.lock().jobs.clone()
     }
 
+    /// Whether `test` holds for every job submission, looked at under the
+    /// lock without copying them (a harness polls this while a run settles).
+    pub fn all_jobs(&self, test: impl FnMut(&JobRecord) -> bool) -> bool {
+        self.lock().jobs.iter().all(test)
+    }
+
     pub fn heartbeats(&self) -> Vec<HeartbeatRecord> {
         self.lock().heartbeats.clone()
     }
@@ -119,6 +125,29 @@ impl Log {
     /// as of `end_us` on the script clock.
     pub fn digest(&self, end_us: u64) -> Digest {
         Digest::of(&self.lock(), end_us)
+    }
+
+    /// Every list, moved out rather than copied, for a harness whose run is
+    /// over: the record is left empty (and its indexes with it), so a task
+    /// that still wrote to it would write to a fresh record that nobody
+    /// reads. At the end of a long run the lists are most of the memory a
+    /// coordinator holds, and [`Log::snapshot`] would hold them twice.
+    pub fn take_snapshot(&self) -> LogSnapshot {
+        let mut s = self.lock();
+        let summary = Summary::of(&s);
+        s.jobs_by_id.clear();
+        LogSnapshot {
+            sessions: std::mem::take(&mut s.sessions),
+            jobs: std::mem::take(&mut s.jobs),
+            frames: std::mem::take(&mut s.frames),
+            frames_dropped: s.frames_dropped,
+            heartbeats: std::mem::take(&mut s.heartbeats),
+            capabilities: std::mem::take(&mut s.capabilities),
+            violations: std::mem::take(&mut s.violations),
+            read_windows: std::mem::take(&mut s.read_windows),
+            notes: std::mem::take(&mut s.notes),
+            summary,
+        }
     }
 
     /// Every list at once, taken under one lock so they agree.

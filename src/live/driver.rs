@@ -177,7 +177,7 @@ pub async fn run(setup: LiveSetup<'_>) -> Result<LiveRun, LiveError> {
     let end_us = clock.now_us();
     let records = Records {
         world: events,
-        log: world.log.snapshot(),
+        log: world.log.take_snapshot(),
         backends: &world.recorders,
         agent: Vec::new(),
         agent_dropped: 0,

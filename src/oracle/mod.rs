@@ -16,7 +16,8 @@
 //! submissions by [`TraceView::executions_of_send`].
 //!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
-//! (byte equality), [`usage`] (token counts in `job_done`), [`outcome`]
+//! (byte equality), [`usage`] (token counts in `job_done`; [`sse`] reads the
+//! SSE events they count), [`outcome`]
 //! (`job_done` needs a completed stream; `tokens_emitted`), [`capacity`]
 //! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
 //! cancelled job is sent), [`deadline`], [`codes`] (every `job_error`'s
@@ -77,6 +78,7 @@ pub mod pacing;
 pub mod purge;
 pub mod quiescence;
 pub mod session_end;
+pub mod sse;
 pub mod stall;
 pub mod terminal;
 pub mod unusable;

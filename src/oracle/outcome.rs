@@ -21,7 +21,7 @@
 //! explains: the usage's output count once reported, else one per content
 //! event. An agent reporting bytes, or 0 after streaming, fails.
 
-use super::usage::relayed_tokens;
+use super::usage::{lines, relayed_tokens};
 use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
@@ -42,12 +42,10 @@ pub const TOKENS_EMITTED: Rule = Rule {
 /// Whether `call` streamed a whole answer.
 fn completed(call: &BackendCall) -> bool {
     let ok = call.status.is_some_and(|s| (200..300).contains(&s));
-    let done_line = call
-        .body
-        .as_bytes()
-        .split(|&b| b == b'\n')
-        .any(|line| line.strip_suffix(b"\r").unwrap_or(line) == b"data: [DONE]");
-    ok && (call.end.as_deref() == Some("completed") || done_line)
+    // The body is searched only when the end alone does not settle it.
+    let done_line =
+        || lines(call.body.as_bytes()).any(|line| line.strip_suffix(b"\r").unwrap_or(line) == b"data: [DONE]");
+    ok && (call.end.as_deref() == Some("completed") || done_line())
 }
 
 fn done_requires_completed(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<Violation> {

@@ -16,8 +16,7 @@
 //! sends one. (Lines longer than the agent's 1 MiB line bound, which it
 //! skips, do not occur in the mock backends' streams.)
 
-use serde_json::Value;
-
+use super::sse;
 use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
@@ -76,7 +75,7 @@ fn matches_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) 
 /// carrying it, 0 where none did.
 pub fn stream_usage(body: &[u8]) -> Tokens {
     let (mut input, mut output) = (None, None);
-    for line in body.split(|&b| b == b'\n') {
+    for line in lines(body) {
         let Some((event_input, event_output)) = line_usage(line) else {
             continue;
         };
@@ -91,22 +90,43 @@ fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
     // A `usage` key is spelled out, or escaped (with a backslash): a line
     // with neither cannot carry one, and needs no parse (most lines are
     // content events).
-    if !line.contains(&b'\\') && !line.windows(5).any(|w| w == b"usage") {
+    if memchr::memchr(b'\\', line).is_none() && memchr::memmem::find(line, b"usage").is_none() {
         return None;
     }
+    let sse::Field::Is(counts) = sse::parse(payload_of(line)?)?.usage else {
+        return None;
+    };
+    // A count present but not a non-negative integer spoils the event.
+    let input = counts.prompt_tokens.get()?.or(counts.input_tokens.get()?);
+    let output = counts.completion_tokens.get()?.or(counts.output_tokens.get()?);
+    Some((input, output))
+}
+
+/// The pieces of `body` between newlines, as `body.split(|&b| b == b'\n')`
+/// gives them (the piece after the last newline last, empty or not).
+pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(body);
+    std::iter::from_fn(move || {
+        let piece = rest?;
+        match memchr::memchr(b'\n', piece) {
+            Some(at) => {
+                rest = Some(&piece[at + 1..]);
+                Some(&piece[..at])
+            }
+            None => {
+                rest = None;
+                Some(piece)
+            }
+        }
+    })
+}
+
+/// The JSON of a `data:` line (one optional space after the colon, a
+/// trailing `\r` dropped), or `None` for any other line.
+fn payload_of(line: &[u8]) -> Option<&[u8]> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let payload = line.strip_prefix(b"data:")?;
-    let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-    let event: Value = serde_json::from_slice(payload).ok()?;
-    let usage = event.get("usage")?.as_object()?;
-    // A count present but not a non-negative integer spoils the event.
-    let count = |key: &str| match usage.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value.as_u64().map(Some).ok_or(()),
-    };
-    let input = count("prompt_tokens").ok()?.or(count("input_tokens").ok()?);
-    let output = count("completion_tokens").ok()?.or(count("output_tokens").ok()?);
-    Some((input, output))
+    Some(payload.strip_prefix(b" ").unwrap_or(payload))
 }
 
 /// Output tokens an agent has relayed after relaying `body`, counted as
@@ -118,7 +138,7 @@ fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
 /// Only newline-terminated lines count unless `with_tail` (a completed
 /// stream's last, unterminated line is read at its end; a failed one's is not).
 pub fn relayed_tokens(body: &[u8], with_tail: bool) -> u64 {
-    let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let mut lines: Vec<&[u8]> = lines(body).collect();
     // The piece after the last newline is the unterminated tail.
     let tail = lines.pop().unwrap_or_default();
     if with_tail {
@@ -139,33 +159,21 @@ pub fn relayed_tokens(body: &[u8], with_tail: bool) -> u64 {
 /// One `data:` line's usage output count and whether it carried content,
 /// or `None` when it is no well-formed event.
 fn line_event(line: &[u8]) -> Option<(Option<u64>, bool)> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let payload = line.strip_prefix(b"data:")?;
-    let payload = payload.strip_prefix(b" ").unwrap_or(payload);
-    let event: Value = serde_json::from_slice(payload).ok()?;
-    let output = match event.get("usage") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(usage)) => {
-            let count = |key: &str| match usage.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(value) => value.as_u64().map(Some).ok_or(()),
-            };
-            let (completion, output) = (count("completion_tokens").ok()?, count("output_tokens").ok()?);
-            count("prompt_tokens").ok()?;
-            count("input_tokens").ok()?;
+    let event = sse::parse(payload_of(line)?)?;
+    let output = match event.usage {
+        sse::Field::Absent => None,
+        sse::Field::Is(counts) => {
+            let (completion, output) = (counts.completion_tokens.get()?, counts.output_tokens.get()?);
+            counts.prompt_tokens.get()?;
+            counts.input_tokens.get()?;
             completion.or(output)
         }
-        Some(_) => return None,
+        sse::Field::Spoiled => return None,
     };
-    let content = match event.get("choices") {
-        None | Some(Value::Null) => false,
-        Some(Value::Array(choices)) => choices
-            .first()
-            .and_then(|choice| choice.get("delta"))
-            .and_then(|delta| delta.get("content"))
-            .and_then(Value::as_str)
-            .is_some_and(|text| !text.is_empty()),
-        Some(_) => return None,
+    let content = match event.choices {
+        sse::Field::Absent => false,
+        sse::Field::Is(content) => content,
+        sse::Field::Spoiled => return None,
     };
     Some((output, content))
 }
@@ -175,6 +183,15 @@ mod tests {
     use super::*;
 
     /// A vLLM-style stream reports its usage event's counts.
+    /// `lines` splits exactly as `split` at newlines does.
+    #[test]
+    fn lines_split_like_split() {
+        for body in ["", "\n", "a", "a\n", "a\nb", "\n\na\n\nb\n", "data: x\r\n\r\n"] {
+            let want: Vec<&[u8]> = body.as_bytes().split(|&b| b == b'\n').collect();
+            assert_eq!(lines(body.as_bytes()).collect::<Vec<_>>(), want, "{body:?}");
+        }
+    }
+
     #[test]
     fn reads_the_usage_event() {
         let body = concat!(

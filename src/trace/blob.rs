@@ -1,20 +1,33 @@
 //! A byte string that lives in the trace by value but is written to JSONL as
 //! its length and SHA-256, so that traces stay small while byte equality can
 //! still be checked exactly.
+//!
+//! Memory: a blob is a reference-counted [`Bytes`], so a body moves into the
+//! trace without a copy ([`Blob::from`] a `Vec`), and the bytes the
+//! coordinator reassembled share the backend's body when they are a prefix
+//! of it ([`Blob::share_prefix`]): a run holds each relayed byte once.
 
-use std::sync::Arc;
-
+use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// Bytes carried by a trace event (a response body, a reassembled stream).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Blob(Arc<[u8]>);
+pub struct Blob(Bytes);
 
 impl Blob {
     /// Wraps a copy of `bytes`.
     pub fn new(bytes: &[u8]) -> Self {
-        Self(Arc::from(bytes))
+        Self(Bytes::copy_from_slice(bytes))
+    }
+
+    /// `bytes` as a blob, sharing the first `bytes.len()` bytes of one of
+    /// `candidates` when they are equal (no copy), else taking `bytes`.
+    pub fn share_prefix<'a>(bytes: Vec<u8>, candidates: impl IntoIterator<Item = &'a Blob>) -> Self {
+        match candidates.into_iter().find(|c| c.0.starts_with(&bytes)) {
+            Some(shared) => Self(shared.0.slice(..bytes.len())),
+            None => Self::from(bytes),
+        }
     }
 
     /// The bytes themselves.
@@ -39,8 +52,12 @@ impl Blob {
 }
 
 impl From<Vec<u8>> for Blob {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(Arc::from(bytes))
+    /// Takes the vector's buffer without copying it. Spare capacity is
+    /// released first (an in-place shrink for the allocator), since a trace
+    /// holds its blobs to the end of the run.
+    fn from(mut bytes: Vec<u8>) -> Self {
+        bytes.shrink_to_fit();
+        Self(Bytes::from(bytes))
     }
 }
 
@@ -77,6 +94,22 @@ mod tests {
             json,
             r#"{"len":3,"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#
         );
+    }
+
+    /// A prefix of a candidate shares its bytes; anything else is kept as is.
+    #[test]
+    fn share_prefix_shares_or_keeps() {
+        let body = Blob::from(b"data: a\n\ndata: b\n\n".to_vec());
+        let shared = Blob::share_prefix(b"data: a\n\n".to_vec(), [&body]);
+        assert_eq!(shared.as_bytes(), b"data: a\n\n");
+        assert_eq!(
+            shared.0.as_ptr(),
+            body.0.as_ptr(),
+            "a prefix is a view of the body, not a copy"
+        );
+        let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
+        assert_eq!(other.as_bytes(), b"data: x");
+        assert_eq!(Blob::share_prefix(Vec::new(), []).len(), 0);
     }
 
     /// Hex encoding pads every byte to two digits.

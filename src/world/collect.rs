@@ -6,6 +6,8 @@
 //! to, so the oracle can judge each submission of a re-sent id on its own;
 //! the agent's job events get theirs from [`agent_subs`].
 
+use std::collections::BTreeMap;
+
 use mock_backends::{Recorder, RequestEnd, RequestRecord};
 use mock_coordinator::{JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
 use provider_agent::observer::AgentEvent;
@@ -31,12 +33,27 @@ pub struct Records<'a> {
     pub end_us: u64,
 }
 
-/// The merged trace of a run.
+/// The merged trace of a run. The records are moved into it, not copied:
+/// each backend's recorder is emptied, and the bytes the coordinator
+/// reassembled for a job share the backend's body wherever they are a
+/// prefix of it (see [`Blob::share_prefix`]).
 pub fn trace_of(records: Records<'_>) -> Trace {
-    let mut tagged: Vec<(Source, Event)> = records.world.into_iter().map(|e| (Source::World, e)).collect();
+    let backend: Vec<Event> = records
+        .backends
+        .iter()
+        .flat_map(|recorder| recorder.take_records())
+        .flat_map(backend_events)
+        .collect();
+    let bodies = bodies_by_job(&backend);
+    let frames_dropped = records.log.frames_dropped;
+    let coordinator = coordinator_events(records.log, records.end_us, &bodies);
+    drop(bodies);
+    let mut tagged: Vec<(Source, Event)> =
+        Vec::with_capacity(records.world.len() + 2 + coordinator.len() + backend.len() + records.agent.len());
+    tagged.extend(records.world.into_iter().map(|e| (Source::World, e)));
     let dropped = [
         ("agent events", records.agent_dropped),
-        ("coordinator frames", records.log.frames_dropped),
+        ("coordinator frames", frames_dropped),
     ];
     for (source, count) in dropped.into_iter().filter(|(_, count)| *count > 0) {
         let kind = EventKind::RecordsDropped {
@@ -45,20 +62,8 @@ pub fn trace_of(records: Records<'_>) -> Trace {
         };
         tagged.push((Source::World, Event::new(records.end_us, kind)));
     }
-    tagged.extend(
-        coordinator_events(&records.log, records.end_us)
-            .into_iter()
-            .map(|e| (Source::Coordinator, e)),
-    );
-    for recorder in records.backends {
-        tagged.extend(
-            recorder
-                .records()
-                .iter()
-                .flat_map(backend_events)
-                .map(|e| (Source::Backend, e)),
-        );
-    }
+    tagged.extend(coordinator.into_iter().map(|e| (Source::Coordinator, e)));
+    tagged.extend(backend.into_iter().map(|e| (Source::Backend, e)));
     tagged.extend(
         records
             .agent
@@ -70,6 +75,20 @@ pub fn trace_of(records: Records<'_>) -> Trace {
     trace
 }
 
+/// Every body a backend wrote, by the job id its request carried.
+fn bodies_by_job(backend: &[Event]) -> BTreeMap<&str, Vec<&Blob>> {
+    let mut bodies: BTreeMap<&str, Vec<&Blob>> = BTreeMap::new();
+    for event in backend {
+        if let EventKind::BackendEnd {
+            job: Some(job), body, ..
+        } = &event.kind
+        {
+            bodies.entry(job.as_str()).or_default().push(body);
+        }
+    }
+    bodies
+}
+
 /// A job's id in the trace; malformed frames without one get a stand-in.
 fn trace_job_id(job: &JobRecord) -> String {
     if job.job_id.is_empty() {
@@ -79,7 +98,7 @@ fn trace_job_id(job: &JobRecord) -> String {
     }
 }
 
-fn coordinator_events(log: &LogSnapshot, end_us: u64) -> Vec<Event> {
+fn coordinator_events(mut log: LogSnapshot, end_us: u64, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<Event> {
     let mut events = Vec::new();
     for session in &log.sessions {
         events.push(Event::new(
@@ -100,7 +119,7 @@ fn coordinator_events(log: &LogSnapshot, end_us: u64) -> Vec<Event> {
             ));
         }
     }
-    events.extend(log.jobs.iter().flat_map(job_events));
+    events.extend(log.jobs.iter_mut().flat_map(|job| job_events(job, bodies)));
     for window in &log.read_windows {
         let slow = matches!(window.block, ReadBlock::Slow { .. });
         let until_us = window.end_us.unwrap_or(end_us);
@@ -154,7 +173,8 @@ fn is_read(kind: &EventKind) -> bool {
     )
 }
 
-fn job_events(job: &JobRecord) -> Vec<Event> {
+/// A job's events; its reassembled bytes move into the trace.
+fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<Event> {
     let id = trace_job_id(job);
     let sub = job.index as u64;
     let mut events = Vec::new();
@@ -205,14 +225,9 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
         ));
     }
     if let Some(last) = job.chunks.last() {
-        events.push(Event::new(
-            last.at_us,
-            EventKind::JobBytes {
-                job: id,
-                sub,
-                bytes: Blob::new(&job.bytes),
-            },
-        ));
+        let candidates = bodies.get(id.as_str()).into_iter().flatten().copied();
+        let bytes = Blob::share_prefix(std::mem::take(&mut job.bytes), candidates);
+        events.push(Event::new(last.at_us, EventKind::JobBytes { job: id, sub, bytes }));
     }
     events
 }
@@ -246,16 +261,16 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn backend_events(record: &RequestRecord) -> Vec<Event> {
+fn backend_events(record: RequestRecord) -> Vec<Event> {
     let mut events = vec![Event::new(
         record.arrival_us,
         EventKind::BackendRequest {
             backend: record.backend.clone(),
             request: record.request_id,
             job: record.job_id.clone(),
-            method: record.method.clone(),
-            path: record.path.clone(),
-            model: record.model.clone(),
+            method: record.method,
+            path: record.path,
+            model: record.model,
             stream: record.stream,
         },
     )];
@@ -269,13 +284,13 @@ fn backend_events(record: &RequestRecord) -> Vec<Event> {
         events.push(Event::new(
             end_us,
             EventKind::BackendEnd {
-                backend: record.backend.clone(),
+                backend: record.backend,
                 request: record.request_id,
-                job: record.job_id.clone(),
+                job: record.job_id,
                 status: record.status,
                 tokens_written: record.tokens_written,
                 end,
-                body: Blob::new(&record.body),
+                body: Blob::from(record.body),
             },
         ));
     }

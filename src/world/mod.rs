@@ -255,7 +255,7 @@ fn run_captured(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError
     let agent_events = live_agent_events(observer.events(), &world_events);
     let records = collect::Records {
         world: world_events,
-        log: log.snapshot(),
+        log: log.take_snapshot(),
         backends: &recorders,
         agent: agent_events,
         agent_dropped: observer.dropped(),

@@ -121,4 +121,13 @@ async fn record_matches_client() {
     let json = serde_json::to_value(log.snapshot()).unwrap();
     assert_eq!(json["jobs"][1]["bytes"], "ZGF0YTogeyJ5IjoyfQoK");
     assert_eq!(json["sessions"][0]["conn"], 1);
+
+    assert!(log.all_jobs(|job| job.index < 2));
+    assert!(!log.all_jobs(|job| job.index == 0));
+
+    // Taking the snapshot moves the same lists out and leaves them empty.
+    let taken = serde_json::to_value(log.take_snapshot()).unwrap();
+    assert_eq!(taken, json);
+    let after = log.snapshot();
+    assert!(after.jobs.is_empty() && after.frames.is_empty() && after.sessions.is_empty());
 }
