@@ -5,49 +5,74 @@
 //! Memory: a blob is a reference-counted [`Bytes`], so a body moves into the
 //! trace without a copy ([`Blob::from`] a `Vec`), and the bytes the
 //! coordinator reassembled share the backend's body when they are a prefix
-//! of it ([`Blob::share_prefix`]): a run holds each relayed byte once.
+//! of it ([`Blob::share_prefix`]): a run holds each relayed byte once. A
+//! blob equal to the whole body is the body's own blob, so its digest is
+//! computed once for both (the trace hash writes every blob's digest).
+
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// Bytes carried by a trace event (a response body, a reassembled stream).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Blob(Bytes);
+/// Equality is by bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Blob {
+    bytes: Bytes,
+    /// The SHA-256 of `bytes`, computed once, shared by the clones.
+    digest: Arc<OnceLock<[u8; 32]>>,
+}
+
+impl PartialEq for Blob {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Blob {}
 
 impl Blob {
+    fn of(bytes: Bytes) -> Self {
+        Self {
+            bytes,
+            digest: Arc::default(),
+        }
+    }
+
     /// Wraps a copy of `bytes`.
     pub fn new(bytes: &[u8]) -> Self {
-        Self(Bytes::copy_from_slice(bytes))
+        Self::of(Bytes::copy_from_slice(bytes))
     }
 
     /// `bytes` as a blob, sharing the first `bytes.len()` bytes of one of
     /// `candidates` when they are equal (no copy), else taking `bytes`.
     pub fn share_prefix<'a>(bytes: Vec<u8>, candidates: impl IntoIterator<Item = &'a Blob>) -> Self {
-        match candidates.into_iter().find(|c| c.0.starts_with(&bytes)) {
-            Some(shared) => Self(shared.0.slice(..bytes.len())),
+        match candidates.into_iter().find(|c| c.bytes.starts_with(&bytes)) {
+            Some(whole) if whole.len() == bytes.len() => whole.clone(),
+            Some(longer) => Self::of(longer.bytes.slice(..bytes.len())),
             None => Self::from(bytes),
         }
     }
 
     /// The bytes themselves.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 
     /// Number of bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.bytes.len()
     }
 
     /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty()
     }
 
     /// Lower-case hex SHA-256 of the bytes.
     pub fn sha256_hex(&self) -> String {
-        hex(&Sha256::digest(&self.0))
+        hex(self.digest.get_or_init(|| Sha256::digest(&self.bytes).into()))
     }
 }
 
@@ -57,7 +82,7 @@ impl From<Vec<u8>> for Blob {
     /// holds its blobs to the end of the run.
     fn from(mut bytes: Vec<u8>) -> Self {
         bytes.shrink_to_fit();
-        Self(Bytes::from(bytes))
+        Self::of(Bytes::from(bytes))
     }
 }
 
@@ -103,9 +128,15 @@ mod tests {
         let shared = Blob::share_prefix(b"data: a\n\n".to_vec(), [&body]);
         assert_eq!(shared.as_bytes(), b"data: a\n\n");
         assert_eq!(
-            shared.0.as_ptr(),
-            body.0.as_ptr(),
+            shared.bytes.as_ptr(),
+            body.bytes.as_ptr(),
             "a prefix is a view of the body, not a copy"
+        );
+        let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
+        assert_eq!(whole.sha256_hex(), body.sha256_hex());
+        assert!(
+            Arc::ptr_eq(&whole.digest, &body.digest),
+            "the whole body's digest is computed once"
         );
         let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
         assert_eq!(other.as_bytes(), b"data: x");
