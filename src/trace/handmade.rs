@@ -380,7 +380,9 @@ impl TraceBuilder {
         let request = self.next_request;
         self = self.backend(start_ms, Some(end_ms), job, b"data: [DONE]\n\n", "completed");
         for event in &mut self.events {
-            if let EventKind::BackendRequest { request: r, model: m, .. } = &mut event.kind
+            if let EventKind::BackendRequest {
+                request: r, model: m, ..
+            } = &mut event.kind
                 && *r == request
             {
                 *m = model.map(str::to_owned);

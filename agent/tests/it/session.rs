@@ -461,7 +461,10 @@ async fn a_steady_state_handshake_frame_is_logged_by_type_only() {
     let nonce = "n".repeat(1 << 20);
     send(&mut ws, json!({"type": "auth_challenge", "nonce": nonce})).await;
     send(&mut ws, job_frame(1, 60_000)).await;
-    assert_eq!(recv_type(&mut ws, "job_done").await["job_id"], Uuid::from_u128(1).to_string());
+    assert_eq!(
+        recv_type(&mut ws, "job_done").await["job_id"],
+        Uuid::from_u128(1).to_string()
+    );
     assert!(!h.session.is_finished(), "the session survived the frame");
 
     let reasons: Vec<String> = h
@@ -477,7 +480,11 @@ async fn a_steady_state_handshake_frame_is_logged_by_type_only() {
         .collect();
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].contains("auth_challenge"), "{}", reasons[0]);
-    assert!(reasons[0].len() <= HANDSHAKE_ECHO_BYTES_MAX, "{} bytes", reasons[0].len());
+    assert!(
+        reasons[0].len() <= HANDSHAKE_ECHO_BYTES_MAX,
+        "{} bytes",
+        reasons[0].len()
+    );
     let logs = capture.text();
     assert!(logs.contains("auth_challenge"), "the rejection was logged: {logs}");
     let longest = logs.lines().map(str::len).max().unwrap_or(0);
