@@ -16,7 +16,7 @@ use crate::scenario::model::SkipRule;
 use crate::scenario::swarm::{self, SwarmDraw};
 use crate::trace::{Divergence, Trace, TraceView, first_divergence};
 use crate::wall::Stopwatch;
-use crate::world::limits::HarnessError;
+use crate::world::limits::{HarnessError, SimLimits};
 use crate::world::{self, WorldRun, panics};
 
 /// What was asked of one run.
@@ -140,11 +140,10 @@ fn run_world(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError> {
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()));
                 messages.push(text.unwrap_or_else(|| "unknown panic".to_owned()));
             }
-            let tcp_capacity = scenario.network.tcp_capacity;
             Err(HarnessError::from_panic(
                 messages.join("; "),
                 None,
-                tcp_capacity,
+                SimLimits::of(&scenario.network),
                 |_| None,
             ))
         }
@@ -222,12 +221,13 @@ pub fn judge_outcome(
         // judged, and the panic is that host's violation at its time.
         Err(error) if error.limit.is_none() && error.at_us.is_some() => {
             let at_us = error.at_us.unwrap_or(0);
+            let host = error.host.as_deref().unwrap_or("an unnamed host");
             host_panic = Some(Violation::new(
                 hosts::STAY_UP.name,
                 None,
                 at_us,
                 format!(
-                    "a host's software panicked and the simulation stopped there: {}",
+                    "{host}'s software panicked and the simulation stopped there: {}",
                     error.message
                 ),
             ));
@@ -237,11 +237,18 @@ pub fn judge_outcome(
     };
     let view = TraceView::build(&trace.events);
     let skip: BTreeSet<String> = scenario.expect.skip_rules.iter().map(|s| s.rule.clone()).collect();
-    let mut verdict = judge_view(&view, &oracle_config(scenario), &skip);
-    verdict.violations.extend(host_panic);
     let metrics = Metrics::of(&view);
-    let mut expect = check(scenario, &metrics);
-    worst::annotate(&mut expect, &view, scenario, &metrics);
+    // A run the simulator stopped is not judged: neither the rules nor the
+    // expectations get to read its empty trace as the agent's behaviour.
+    let (verdict, expect) = if harness_error.is_some() {
+        (Verdict::default(), ExpectReport::default())
+    } else {
+        let mut verdict = judge_view(&view, &oracle_config(scenario), &skip);
+        verdict.violations.extend(host_panic);
+        let mut expect = check(scenario, &metrics);
+        worst::annotate(&mut expect, &view, scenario, &metrics);
+        (verdict, expect)
+    };
     let trace_hash = trace.hash();
     let determinism = options.check_determinism.then(|| {
         let again = run_world(scenario, seed).map(|run| run.trace).unwrap_or_default();

@@ -1,8 +1,9 @@
 //! Atomic replacement of a small private file (the key file, the persisted
 //! provider id): a temporary file in the same directory, created with mode
 //! 0600 from the start (never readable by others, even briefly), fsynced,
-//! then renamed over the target. A crash leaves either the old file or the
-//! new one, never a half-written one.
+//! then renamed over the target, and the directory fsynced so the rename
+//! itself is durable. A crash leaves either the old file or the new one,
+//! never a half-written one, and once `replace` returned, the new one.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,24 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         let _ = std::fs::remove_file(&tmp_path);
         return Err(error(&tmp_path, "cannot write file")(source));
     }
-    std::fs::rename(&tmp_path, path).map_err(error(path, "cannot move file into place"))
+    std::fs::rename(&tmp_path, path).map_err(error(path, "cannot move file into place"))?;
+    // The rename is an entry of the directory: until the directory is on
+    // disk, a power loss can bring back the old file (or none).
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    sync_dir(dir).map_err(error(dir, "cannot sync directory"))
+}
+
+/// Flushes a directory's entries to disk (Unix; elsewhere a directory
+/// cannot be opened for that, and the rename is left to the system).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn temporary_path(path: &Path) -> PathBuf {
@@ -63,4 +81,30 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `replace` creates the directory, replaces the file (directory synced
+    /// on the way), leaves no temporary file, and keeps the mode private.
+    #[test]
+    fn replace_writes_through_a_synced_directory() {
+        let dir = std::env::temp_dir().join(format!("private-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub").join("key");
+        replace(&path, b"one").expect("first write");
+        replace(&path, b"two").expect("second write");
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert!(!temporary_path(&path).exists());
+        sync_dir(path.parent().unwrap()).expect("a directory syncs");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -31,6 +31,12 @@ pub fn refusals(scenario: &Scenario) -> Vec<String> {
             ));
         }
     }
+    if scenario.network.ephemeral_ports != crate::scenario::model::EPHEMERAL_PORTS_DEFAULT {
+        found.push(format!(
+            "network.ephemeral_ports = {}: a limit of the simulator only",
+            scenario.network.ephemeral_ports
+        ));
+    }
     if scenario.network.fail_rate > 0.0 {
         found.push(format!(
             "network.fail_rate = {}: random connection failures exist only in the simulation",

@@ -17,7 +17,8 @@
 //!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
 //! (byte equality), [`usage`] (token counts in `job_done`; [`sse`] reads the
-//! SSE events they count), [`outcome`]
+//! SSE events they count), [`model`] (the backend is asked for the routed
+//! `model_id`), [`outcome`]
 //! (`job_done` needs a completed stream; `tokens_emitted`), [`capacity`]
 //! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
 //! cancelled job is sent), [`deadline`], [`codes`] (every `job_error`'s
@@ -45,7 +46,7 @@
 //!
 //! | rule | external (coordinator log, backend records) | agent events |
 //! |---|---|---|
-//! | `exactly_one_terminal`, `never_two_terminals`, `no_chunk_after_terminal`, `bytes_match_backend`, `usage_matches_backend`, `done_requires_completed_stream`, `tokens_emitted_matches_backend`, `backend_streams_within_limit`¹, `cancel_closes_stream`, `cancel_purges_queued_frames`, `deadline_enforced`, `error_code_truthful`, `heartbeat_schedule`, `heartbeat_queue_depth`, `heartbeat_figures_truthful`, `done_duration_truthful`, `settles_within_bound`, `reconnects_after_disruption`, `reconnects_paced_by_backoff`, `blocked_write_ends_session`, `unusable_frame_keeps_session`, `never_run_twice`, `hosts_stay_up`, `coordinator_protocol` | all | — |
+//! | `exactly_one_terminal`, `never_two_terminals`, `no_chunk_after_terminal`, `bytes_match_backend`, `usage_matches_backend`, `backend_model_is_routed`, `done_requires_completed_stream`, `tokens_emitted_matches_backend`, `backend_streams_within_limit`¹, `cancel_closes_stream`, `cancel_purges_queued_frames`, `deadline_enforced`, `error_code_truthful`, `heartbeat_schedule`, `heartbeat_queue_depth`, `heartbeat_figures_truthful`, `done_duration_truthful`, `settles_within_bound`, `reconnects_after_disruption`, `reconnects_paced_by_backoff`, `blocked_write_ends_session`, `unusable_frame_keeps_session`, `never_run_twice`, `hosts_stay_up`, `coordinator_protocol` | all | — |
 //! | `out_of_capacity_truthful` | `out_of_capacity` frames against the submissions that may hold a slot | slot accounting (`JobAdmitted`, `SlotFreed`, `JobRejected`) |
 //! | `session_end_closes_streams` | streams of submissions lost with their session, from the moment the agent can have noticed | `SessionEnded`: every job admitted on the session |
 //! | `in_flight_zero_at_quiescence` | no backend stream open once settled | the last slot count |
@@ -73,6 +74,7 @@ pub mod heartbeat;
 pub mod hosts;
 pub mod inbound;
 pub mod liveness;
+pub mod model;
 pub mod outcome;
 pub mod pacing;
 pub mod purge;
@@ -243,6 +245,7 @@ pub const RULES: &[Rule] = &[
     terminal::NO_FRAME_AFTER,
     bytes::MATCH_BACKEND,
     usage::MATCHES_BACKEND,
+    model::ROUTED_MODEL,
     outcome::DONE_REQUIRES_COMPLETED,
     outcome::TOKENS_EMITTED,
     capacity::OUT_OF_CAPACITY_TRUTHFUL,

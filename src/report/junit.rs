@@ -1,6 +1,7 @@
 //! The `--junit` report: one `<testsuite>` per scenario file, one
 //! `<testcase>` per seed; a failed run carries its violations, unmet
-//! expectations and replay command in `<failure>`.
+//! expectations and replay command in `<failure>`; a run stopped by a
+//! simulator limit carries the harness error in `<error>`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -58,11 +59,17 @@ pub fn render(reports: &[RunReport]) -> String {
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"simctl\">\n");
     for (file, runs) in suites {
-        let failures = runs.iter().filter(|r| !r.passed() || r.nondeterministic()).count();
+        // A run the simulator could not carry to its end is an error (the
+        // harness failed), not a failure (the agent did).
+        let errors = runs.iter().filter(|r| r.harness_error.is_some()).count();
+        let failures = runs
+            .iter()
+            .filter(|r| r.harness_error.is_none() && (!r.passed() || r.nondeterministic()))
+            .count();
         let seconds: f64 = runs.iter().map(|r| r.wall_ms / 1e3).sum();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{seconds:.3}\">",
             escape(file),
             runs.len()
         );
@@ -78,6 +85,14 @@ pub fn render(reports: &[RunReport]) -> String {
             out.push_str(&super::judged::junit_properties(r, escape));
             if r.passed() && !r.nondeterministic() {
                 out.push_str("    </testcase>\n");
+                continue;
+            }
+            if r.harness_error.is_some() {
+                let _ = write!(
+                    out,
+                    "      <error message=\"harness error\" type=\"simctl\">{}</error>\n    </testcase>\n",
+                    escape(&failure_text(r))
+                );
                 continue;
             }
             let first = r.verdict.violations.first().map(|v| v.rule.to_owned());

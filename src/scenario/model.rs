@@ -26,6 +26,8 @@ pub const LATENCY_MIN_MS_DEFAULT: u64 = 1;
 pub const LATENCY_MAX_MS_DEFAULT: u64 = 5;
 /// Default unread writes a TCP direction holds (turmoil's own default).
 pub const TCP_CAPACITY_DEFAULT: u64 = 64;
+/// Ephemeral ports per host: turmoil's default range, 49152..=65535.
+pub const EPHEMERAL_PORTS_DEFAULT: u16 = 16_384;
 /// Default price per million tokens advertised for every model.
 pub const PRICE_PER_1M_DEFAULT: f64 = 1.0;
 
@@ -137,6 +139,11 @@ pub struct NetworkSection {
     pub tcp_capacity: u64,
     /// Probability (0..=1) that a message breaks its TCP connection.
     pub fail_rate: f64,
+    /// Ephemeral ports of each host (from 49152 up): how many outbound
+    /// connections one host can hold open at once. turmoil panics on the
+    /// next one instead of failing `connect`, so reaching it is a harness
+    /// error, never a verdict.
+    pub ephemeral_ports: u16,
 }
 
 impl Default for NetworkSection {
@@ -146,6 +153,7 @@ impl Default for NetworkSection {
             latency_max_ms: LATENCY_MAX_MS_DEFAULT,
             tcp_capacity: TCP_CAPACITY_DEFAULT,
             fail_rate: 0.0,
+            ephemeral_ports: EPHEMERAL_PORTS_DEFAULT,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::agent::{agent_config, scenario_path_of_agent_key};
 use super::locate::KeyPath;
-use super::model::{CountBound, ExpectSection, NetworkSection, PercentileBound, Scenario};
+use super::model::{CountBound, EPHEMERAL_PORTS_DEFAULT, ExpectSection, NetworkSection, PercentileBound, Scenario};
 use crate::expect::{ERROR_CODES, OUTCOME_KEYS};
 use crate::oracle::windows::{AGENT_HOST, COORDINATOR_HOST};
 use crate::trace::FaultAction;
@@ -192,6 +192,12 @@ fn check_network(network: &NetworkSection, found: &mut Vec<Problem>) {
         found.push(problem(
             path.key("tcp_capacity"),
             format!("is {}, must be 1..={TCP_CAPACITY_MAX}", network.tcp_capacity),
+        ));
+    }
+    if network.ephemeral_ports == 0 || network.ephemeral_ports > EPHEMERAL_PORTS_DEFAULT {
+        found.push(problem(
+            path.key("ephemeral_ports"),
+            format!("is {}, must be 1..={EPHEMERAL_PORTS_DEFAULT}", network.ephemeral_ports),
         ));
     }
     if !(0.0..=1.0).contains(&network.fail_rate) {

@@ -374,6 +374,23 @@ impl TraceBuilder {
         }
     }
 
+    /// Backend `b1` serves `job` from `start_ms` to `end_ms` for a request
+    /// that asked for `model` (`None`: the body had no `model`).
+    pub fn backend_for_model(mut self, start_ms: u64, end_ms: u64, job: &str, model: Option<&str>) -> Self {
+        let request = self.next_request;
+        self = self.backend(start_ms, Some(end_ms), job, b"data: [DONE]\n\n", "completed");
+        for event in &mut self.events {
+            if let EventKind::BackendRequest {
+                request: r, model: m, ..
+            } = &mut event.kind
+                && *r == request
+            {
+                *m = model.map(str::to_owned);
+            }
+        }
+        self
+    }
+
     /// The agent admits `job`, now holding `in_flight` slots.
     pub fn admitted(self, at_ms: u64, job: &str, in_flight: u64) -> Self {
         self.at(

@@ -32,6 +32,8 @@ pub struct BackendCall {
     pub job: Option<String>,
     pub method: String,
     pub path: String,
+    /// The `model` of the request's body, when it had one.
+    pub model: Option<String>,
     pub start_us: u64,
     pub end_us: Option<u64>,
     pub status: Option<u16>,

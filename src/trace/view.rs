@@ -272,6 +272,7 @@ impl TraceView {
                 job,
                 method,
                 path,
+                model,
                 ..
             } => {
                 let index = self.backend_calls.len();
@@ -281,6 +282,7 @@ impl TraceView {
                     job: job.clone(),
                     method: method.clone(),
                     path: path.clone(),
+                    model: model.clone(),
                     start_us: at,
                     end_us: None,
                     status: None,

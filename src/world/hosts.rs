@@ -61,6 +61,7 @@ pub fn add_coordinator(sim: &mut Sim<'_>, script: &Script, seed: u64, log: &Log,
         let host_seed = host_seed(seed, COORDINATOR_HOST, next_incarnation(&starts));
         let (script, log, events) = (script.clone(), log.clone(), events.clone());
         async move {
+            super::panics::name_runtime(COORDINATOR_HOST);
             let coordinator = match Coordinator::new((*script).clone(), host_seed, record_clock(), log) {
                 Ok(coordinator) => coordinator,
                 Err(err) => {
@@ -99,6 +100,7 @@ pub fn add_backend(sim: &mut Sim<'_>, spec: &BackendSpec, seed: u64, recorder: &
         let host_seed = host_seed(seed, &spec.host, next_incarnation(&starts));
         let (spec, recorder, events) = (spec.clone(), recorder.clone(), events.clone());
         async move {
+            super::panics::name_runtime(&spec.host);
             let backend = match MockBackend::new((*spec).clone(), host_seed, record_clock(), recorder) {
                 Ok(backend) => backend,
                 Err(err) => {
@@ -150,6 +152,7 @@ pub fn add_agent(
         let (config, observer, events) = (config.clone(), observer.clone(), events.clone());
         let connector = connector.clone();
         async move {
+            super::panics::name_runtime(AGENT_HOST);
             // The sender lives as long as the agent: the simulation never asks
             // it to shut down; crashing the host is how it stops.
             let (_shutdown_tx, shutdown) = watch::channel(false);

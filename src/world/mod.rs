@@ -41,7 +41,7 @@ use self::backlog::SynLedger;
 use self::connector::TurmoilConnector;
 use self::faults::FaultSchedule;
 use self::hosts::HostEvents;
-use self::limits::HarnessError;
+use self::limits::{HarnessError, SimLimits};
 use self::observer::AgentRecorder;
 use crate::oracle::windows::{AGENT_HOST, COORDINATOR_HOST};
 use crate::scenario::Scenario;
@@ -55,6 +55,8 @@ pub const SETTLE_CHECK_MS: u64 = 100;
 /// How long the world keeps running after it settled, so late effects of a
 /// bug (a stray frame, a slot never freed) still show in the trace.
 pub const QUIET_TAIL_MS: u64 = 500;
+/// The first ephemeral port of every host (turmoil's and IANA's).
+const EPHEMERAL_PORT_FIRST: u16 = 49_152;
 /// How often (in steps) the harness checks that no host died by itself.
 const HOST_CHECK_STEPS: u64 = 10;
 
@@ -83,8 +85,8 @@ struct World<'a> {
     steps: u64,
     /// SYNs in flight per listener, recounted before every step.
     ledger: SynLedger,
-    /// The scenario's `tcp_capacity`, named when a listen backlog overflows.
-    tcp_capacity: u64,
+    /// The scenario's limits on the simulator, named when one is reached.
+    limits: SimLimits,
 }
 
 impl World<'_> {
@@ -98,24 +100,8 @@ impl World<'_> {
     fn step(&mut self) -> Result<(), HarnessError> {
         self.ledger.refresh(&self.sim);
         let at_us = self.now_us();
-        match catch_unwind(AssertUnwindSafe(|| self.sim.step())) {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => self.last_error = Some(err.to_string()),
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                let sim = &self.sim;
-                let host_of = |ip| sim.reverse_lookup(ip);
-                return Err(HarnessError::from_panic(
-                    message,
-                    Some(at_us),
-                    self.tcp_capacity,
-                    host_of,
-                ));
-            }
+        if let Err(err) = step_caught(&mut self.sim, at_us, self.limits)? {
+            self.last_error = Some(err.to_string());
         }
         self.steps += 1;
         if self.steps % HOST_CHECK_STEPS == 0 {
@@ -165,6 +151,32 @@ impl World<'_> {
     }
 }
 
+/// One `Sim::step`, its panic caught: a host's software that failed is the
+/// inner error (the simulation carries on); a panic (a simulator limit, or
+/// a host's own panic, which shuts its runtime down) is the outer one, and
+/// ends the run. `at_us`: the simulated time the step started at.
+fn step_caught(sim: &mut Sim<'_>, at_us: u64, limits: SimLimits) -> Result<turmoil::Result<bool>, HarnessError> {
+    match catch_unwind(AssertUnwindSafe(|| sim.step())) {
+        Ok(stepped) => Ok(stepped),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            let captured = panics::take_captured_panics();
+            let host_of = |ip| sim.reverse_lookup(ip);
+            Err(HarnessError::from_step_panic(
+                message,
+                &captured,
+                Some(at_us),
+                limits,
+                host_of,
+            ))
+        }
+    }
+}
+
 /// Builds the simulation for `scenario` with `seed`, hosts registered.
 fn build<'a>(
     scenario: &Scenario,
@@ -186,6 +198,9 @@ fn build<'a>(
         .max_message_latency(Duration::from_millis(network.latency_max_ms))
         .tcp_capacity(usize::try_from(network.tcp_capacity).unwrap_or(usize::MAX))
         .fail_rate(network.fail_rate)
+        .ephemeral_ports(
+            EPHEMERAL_PORT_FIRST..=EPHEMERAL_PORT_FIRST.saturating_add(network.ephemeral_ports.saturating_sub(1)),
+        )
         .build();
     hosts::add_coordinator(&mut sim, &scenario.coordinator, seed, log, host_events);
     for (spec, recorder) in scenario.backends.iter().zip(recorders) {
@@ -237,7 +252,7 @@ fn run_captured(scenario: &Scenario, seed: u64) -> Result<WorldRun, HarnessError
         last_error: None,
         steps: 0,
         ledger,
-        tcp_capacity: scenario.network.tcp_capacity,
+        limits: SimLimits::of(&scenario.network),
     };
     let scripted_end_us = scenario.duration_ms * 1_000;
     world.run_until(scripted_end_us)?;
@@ -329,5 +344,46 @@ fn quiet_phase(
             ));
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: SimLimits = SimLimits {
+        tcp_capacity: 4,
+        ephemeral_ports: 16,
+    };
+
+    /// A task of a host's software that panics stops the step with a
+    /// [`HarnessError`] that is no limit, names the host and carries the
+    /// task's own message, not tokio's runtime-shutdown panic that unwound.
+    #[test]
+    fn a_host_panic_names_the_host_and_its_cause() {
+        panics::start_capture();
+        let mut sim = turmoil::Builder::new().tick_duration(Duration::from_millis(1)).build();
+        sim.host("vllm-1", || async {
+            panics::name_runtime("vllm-1");
+            tokio::spawn(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                panic!("boom in a connection task");
+            });
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let mut outcome = Ok(Ok(false));
+        for at_ms in 0..20 {
+            outcome = step_caught(&mut sim, at_ms * 1_000, LIMITS);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        panics::stop_capture();
+        let error = outcome.expect_err("the panic ends the run");
+        assert_eq!((error.limit, error.key), (None, None));
+        assert_eq!(error.host.as_deref(), Some("vllm-1"));
+        assert!(error.message.contains("boom in a connection task"), "{}", error.message);
+        assert!(error.at_us.is_some_and(|at_us| (4_000..=6_000).contains(&at_us)));
     }
 }

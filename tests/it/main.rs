@@ -5,6 +5,7 @@ mod ci;
 mod cli;
 mod determinism;
 mod explain;
+mod harness_error;
 mod html;
 mod library;
 mod live;

@@ -199,6 +199,12 @@ fn validate_allow_list(prefix: &str, models: &[String]) -> Result<(), ConfigErro
     Ok(())
 }
 
+/// Shortest `session.discovery_interval_ms`. Every rediscovery probes each
+/// backend (a model list, and a health check for some kinds); a period of a
+/// few milliseconds would turn the agent into a load generator against the
+/// operator's own inference servers.
+pub const DISCOVERY_INTERVAL_MS_MIN: u64 = 1_000;
+
 fn validate_session(session: &SessionConfig) -> Result<(), ConfigError> {
     let positive = [
         ("connect_timeout_ms", session.connect_timeout_ms),
@@ -223,6 +229,13 @@ fn validate_session(session: &SessionConfig) -> Result<(), ConfigError> {
         if value == 0 {
             return Err(invalid(format!("session.{name}"), "must be > 0"));
         }
+    }
+    if session.discovery_interval_ms < DISCOVERY_INTERVAL_MS_MIN {
+        let reason = format!(
+            "({}) must be at least {DISCOVERY_INTERVAL_MS_MIN}: each rediscovery probes every backend",
+            session.discovery_interval_ms
+        );
+        return Err(invalid("session.discovery_interval_ms", reason));
     }
     if session.backoff_initial_ms > session.backoff_max_ms {
         let reason = format!(

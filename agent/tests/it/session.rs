@@ -412,3 +412,83 @@ async fn rediscovery_re_sends_capabilities_and_routes_by_them() {
     send(&mut ws, job_frame(2, 60_000)).await;
     assert_eq!(recv_type(&mut ws, "job_error").await["error_code"], "model_not_loaded");
 }
+
+/// Everything the agent logs while it is set as the thread's default
+/// subscriber, at every level, as text.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Longest rejection reason a steady-state handshake frame may cause: its
+/// type and a sentence, never its fields. A log line adds its level, target
+/// and field name (no time: the capture has none) to the reason.
+const HANDSHAKE_ECHO_BYTES_MAX: usize = 100;
+
+/// An `auth_challenge` with a 1 MiB nonce in steady state is rejected and
+/// logged by type only (the reason and every log line stay short, and no
+/// part of the nonce appears), and the session carries on serving jobs.
+#[tokio::test(start_paused = true)]
+async fn a_steady_state_handshake_frame_is_logged_by_type_only() {
+    let capture = LogCapture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime has one thread: the session's tasks log here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let backend = ScriptedBackend::new(&["a"], 0);
+    let h = start(config(2), &backend, 1 << 22);
+    let mut ws = steady(&h).await;
+    let nonce = "n".repeat(1 << 20);
+    send(&mut ws, json!({"type": "auth_challenge", "nonce": nonce})).await;
+    send(&mut ws, job_frame(1, 60_000)).await;
+    assert_eq!(
+        recv_type(&mut ws, "job_done").await["job_id"],
+        Uuid::from_u128(1).to_string()
+    );
+    assert!(!h.session.is_finished(), "the session survived the frame");
+
+    let reasons: Vec<String> = h
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::FrameRejected { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("auth_challenge"), "{}", reasons[0]);
+    assert!(
+        reasons[0].len() <= HANDSHAKE_ECHO_BYTES_MAX,
+        "{} bytes",
+        reasons[0].len()
+    );
+    let logs = capture.text();
+    assert!(logs.contains("auth_challenge"), "the rejection was logged: {logs}");
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest <= 2 * HANDSHAKE_ECHO_BYTES_MAX, "a log line of {longest} bytes");
+    assert!(!logs.contains("nnnnnnnnnnnnnnnn"), "part of the nonce was logged");
+    drop(h.shutdown_tx);
+}

@@ -16,4 +16,5 @@ mod handshake;
 mod races;
 mod record;
 mod resends;
+mod routing;
 mod start;

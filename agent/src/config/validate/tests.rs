@@ -183,6 +183,17 @@ fn session_timeouts_must_be_positive() {
     assert_eq!(violation(&config), "session.outbound_queue_bytes_max");
 }
 
+/// Proves a rediscovery period under the minimum is rejected and the
+/// minimum itself is accepted.
+#[test]
+fn discovery_interval_has_a_minimum() {
+    let mut config = base();
+    config.session.discovery_interval_ms = 1;
+    assert_eq!(violation(&config), "session.discovery_interval_ms");
+    config.session.discovery_interval_ms = super::DISCOVERY_INTERVAL_MS_MIN;
+    config.validate(false).expect("the minimum is fine");
+}
+
 /// Proves backoff_initial_ms above backoff_max_ms is rejected and equal is accepted.
 #[test]
 fn backoff_initial_must_not_exceed_max() {
