@@ -164,6 +164,10 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
         CoordJobKind::Malformed(how) if how.expected_error_code().is_some() => JobKind::Invalid,
         CoordJobKind::Malformed(_) => JobKind::Malformed,
     };
+    let arrival = match job.kind {
+        CoordJobKind::Duplicate { of } => Some(of),
+        _ => job.arrival,
+    };
     if let (Some(sent_us), Some(conn)) = (job.sent_us, job.conn) {
         let deadline_ms = job.deadline_ms.unwrap_or(DEADLINE_MS_PROTOCOL_DEFAULT);
         events.push(Event::new(
@@ -176,6 +180,7 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
                 deadline_ms,
                 kind,
                 id_was_free: job.id_was_free,
+                arrival,
             },
         ));
     } else if job.undeliverable.is_some() {
@@ -185,6 +190,7 @@ fn job_events(job: &JobRecord) -> Vec<Event> {
                 job: id.clone(),
                 sub,
                 kind,
+                arrival,
             },
         ));
     }

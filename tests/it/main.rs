@@ -8,6 +8,7 @@ mod explain;
 mod html;
 mod library;
 mod live;
+mod names;
 mod oracle;
 mod pty;
 mod scenario;

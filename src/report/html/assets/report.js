@@ -437,7 +437,7 @@
   var flaggedJobs = {};
   (S ? S.violations : []).forEach(function (v) { if (v.job) flaggedJobs[v.job] = true; });
   var SHOWN = [
-    ["job", "job"], ["sub", "sub", 1], ["kind", "kind"], ["conn", "conn", 1], ["model", "model"],
+    ["job", "job"], ["name", "name"], ["kind", "kind"], ["conn", "conn", 1], ["model", "model"],
     ["sent_ms", "sent", 2], ["first_chunk_ms", "first chunk", 2], ["terminal_ms", "terminal", 2],
     ["cancel_ms", "cancel", 2], ["outcome", "outcome"], ["code", "code"], ["chunks", "chunks", 1],
     ["bytes", "bytes", 1], ["tokens_in", "tok in", 1], ["tokens_out", "tok out", 1]
@@ -495,17 +495,18 @@
     filtered = JOBS.rows.filter(function (r) {
       if (outcome && r[col.outcome] !== outcome) return false;
       if (!q) return true;
-      return [r[col.job], r[col.model], r[col.code], r[col.outcome], r[col.kind]].some(function (v) {
+      return [r[col.job], r[col.name], r[col.model], r[col.code], r[col.outcome], r[col.kind]].some(function (v) {
         return v != null && String(v).toLowerCase().indexOf(q) >= 0; });
     });
-    var c = sortBy.c, sign = sortBy.desc ? -1 : 1;
+    // Names sort in record order (`#10` after `#9`, re-sends beside their time).
+    var c = sortBy.c === col.name ? col.sub : sortBy.c, sign = sortBy.desc ? -1 : 1;
     filtered.sort(function (a, b) {
       var x = a[c], y = b[c];
       if (x == null && y == null) return 0; if (x == null) return 1; if (y == null) return -1;
       return (x < y ? -1 : x > y ? 1 : 0) * sign;
     });
     Array.prototype.forEach.call(document.querySelectorAll("#jobs th"), function (th) {
-      var on = col[th.dataset.col] === c;
+      var on = col[th.dataset.col] === sortBy.c;
       th.classList.toggle("sorted", on); th.classList.toggle("desc", on && sortBy.desc);
     });
     var tbody = document.querySelector("#jobs tbody"), frag = document.createDocumentFragment();
