@@ -1,9 +1,11 @@
 // simctl's HTML report: draws the embedded run data (see src/report/html/).
 // One shared time axis in simulated ms on a canvas, a sortable job table,
 // and the latency histograms (histograms.js). No library, no network. When
-// everything is drawn the body gets data-lanes-drawn (the rows drawn) and
-// data-render-ms, which the headless browser check (scripts/html-check.sh)
-// reads.
+// everything is drawn the body gets data-lanes-drawn (the rows drawn),
+// data-render-ms, data-violations (the run's count) and
+// data-violations-drawn (violation markers drawn on the timeline) and
+// data-violations-listed (items of the header's list), which the headless
+// browser check (scripts/html-check.sh) reads.
 "use strict";
 (function () {
   var started = performance.now();
@@ -283,6 +285,7 @@
       var x = Math.round(X(m.at_ms)) + 0.5;
       ctx.strokeStyle = ctx.fillStyle = markerColor(m);
       if (m.kind === "violation") {
+        violationsDrawn += 1;
         ctx.save(); ctx.globalAlpha = 0.35; ctx.setLineDash([2, 3]);
         ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, allHeight); ctx.stroke(); ctx.restore();
         ctx.beginPath(); ctx.moveTo(x, r.y + 3); ctx.lineTo(x - 6, r.y + r.h - 2); ctx.lineTo(x + 6, r.y + r.h - 2); ctx.closePath(); ctx.fill();
@@ -311,7 +314,10 @@
     ctx.textAlign = "left";
   }
 
+  // Violation markers drawn by the last draw (the whole run is in view at first).
+  var violationsDrawn = 0;
   function draw() {
+    violationsDrawn = 0;
     var wrap = document.getElementById("timeline-wrap");
     width = Math.max(600, wrap.clientWidth);
     var height = layout();
@@ -370,6 +376,8 @@
      ["crash", "crash"], ["session", "session"]].forEach(function (p) {
       box.appendChild(el("span", null, [el("i", { style: "background:" + SPAN_COLORS[p[0]] }), p[1]]));
     });
+    box.appendChild(el("span", { cls: "muted", text: "outbound queue: its high water only (the agent reports " +
+      "each new high, never a fall)" }));
   }
 
   function hoverText(x, y) {
@@ -548,6 +556,9 @@
   document.body.dataset.lanesDrawn = String(lanesDrawn);
   document.body.dataset.markers = String(TL.markers.length);
   document.body.dataset.jobRows = String(JOBS.rows.length);
+  document.body.dataset.violations = String(S ? S.violations.length : 0);
+  document.body.dataset.violationsDrawn = String(violationsDrawn);
+  document.body.dataset.violationsListed = String(document.querySelectorAll("ul.violations li").length);
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
   document.body.dataset.errors = String(errors.length);
 })();
