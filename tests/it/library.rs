@@ -128,8 +128,10 @@ fn unknown_swarm_target_exits_2() {
 #[test]
 fn swarm_target_left_at_its_default_says_write_it_first() {
     let dir = crate::support::temp_dir("swarm-default");
-    let text = crate::support::small_with("[swarm]
-\"network.tcp_capacity\" = { min = 8, max = 64 }");
+    let text = crate::support::small_with(
+        "[swarm]
+\"network.tcp_capacity\" = { min = 8, max = 64 }",
+    );
     let path = crate::support::write(&dir, "default.toml", &text);
     let output = crate::support::simctl(&["check", &path.to_string_lossy()]);
     assert_eq!(output.status.code(), Some(2));

@@ -107,7 +107,10 @@ async fn run_serves_jobs_and_stops_on_sigterm() {
     // Colour only on a terminal: this log is a file.
     let text = agent_log();
     assert!(text.contains("INFO"), "the agent logged at info:\n{text}");
-    assert!(!text.contains("\x1b["), "ANSI escape codes in a log redirected to a file:\n{text}");
+    assert!(
+        !text.contains("\x1b["),
+        "ANSI escape codes in a log redirected to a file:\n{text}"
+    );
     let closed = async {
         while log.sessions().first().is_none_or(|s| s.closed_us.is_none()) {
             sleep(Duration::from_millis(20)).await;
