@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Opens simctl's HTML reports in a real headless browser (Chromium from the
 # Debian packages, installed here if missing) and fails unless each page
-# drew every timeline lane, logged no console error and drew in under 2 s.
-# It also takes a screenshot of each page.
+# drew every timeline lane, logged no console error and drew in under 2 s,
+# and unless every violation of a run was drawn as a marker on the timeline
+# and listed in the header. It also takes a screenshot of each page.
 #
 # Pages checked:
 #   overload-broken  a real failing run: scenarios/overload.toml with six
@@ -12,6 +13,14 @@
 #   swarm            the biggest swarm run of seeds 1..30 (swarm-faults seed
 #                    17, about 19,000 events; overload has about 21,700)
 #   sweep index      `--seeds` with `--html`: the index page
+#   violations       a run with violations: the small fixture whose
+#                    coordinator rejects every handshake (tests/it/html.rs),
+#                    so the world never settles and no session reconnects
+#                    (5 violations); its markers must all be drawn
+#
+# The job table's sort, filter and click are not checked here: this script
+# only loads pages (--dump-dom, --screenshot) and drives none; they are
+# covered by reading the page's script, not by a browser.
 #
 # Usage: scripts/html-check.sh [OUT_DIR]   (default target/html-check)
 set -euo pipefail
@@ -52,6 +61,12 @@ code=$(run_page run "$out/overload-broken.toml" --html "$out/overload-broken.htm
 "$simctl" report "$out/overload-broken.jsonl" --html "$out/overload-saved.html" > /dev/null
 run_page run scenarios/swarm-faults.toml --seed 17 --html "$out/swarm.html" > /dev/null
 run_page run tests/it/fixtures/small.toml "$out/overload-broken.toml" --seed 42 --html "$out/sweep.html" > /dev/null
+{
+  sed 's/^settle_ms_max = 20000$/settle_ms_max = 2000/' tests/it/fixtures/small.toml
+  printf '\n[coordinator.handshake]\nmode = "reject"\n'
+} > "$out/violations.toml"
+code=$(run_page run "$out/violations.toml" --html "$out/violations.html")
+[ "$code" -eq 1 ] || { echo "html-check: the rejecting run passed"; exit 1; }
 
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
@@ -61,10 +76,12 @@ flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --
 # attr NAME FILE: the value of body's data-NAME in a dumped DOM.
 attr() { grep -o "data-$1=\"[0-9]*\"" "$2" | head -1 | grep -o '[0-9]*' || true; }
 
-# check PAGE LANES_MIN: dumps the DOM with the console on stderr, takes a
-# screenshot, and checks both.
+# check PAGE LANES_MIN [VIOLATIONS_MIN]: dumps the DOM with the console on
+# stderr, takes a screenshot, and checks both: at least LANES_MIN lanes, and
+# every violation of the run (at least VIOLATIONS_MIN) drawn as a marker and
+# listed.
 check() {
-  local page=$1 lanes_min=$2 name url t0 wall_ms
+  local page=$1 lanes_min=$2 violations_min=${3:-0} name url t0 wall_ms
   name=$(basename "$page" .html)
   url="file://$(realpath "$page")"
   t0=$(date +%s%N)
@@ -80,8 +97,19 @@ check() {
   fi
   [ -s "$out/$name.png" ] || { echo "html-check: $name: no screenshot"; failed=1; }
   if [ "$lanes_min" -gt 0 ]; then
-    local lanes errors render_ms
+    local lanes errors render_ms violations drawn listed
     lanes=$(attr lanes-drawn "$out/$name.dom.html")
+    violations=$(attr violations "$out/$name.dom.html")
+    drawn=$(attr violations-drawn "$out/$name.dom.html")
+    listed=$(attr violations-listed "$out/$name.dom.html")
+    if [ -z "$violations" ] || [ "$violations" -lt "$violations_min" ]; then
+      echo "html-check: $name: the page holds ${violations:-no} violations, want >= $violations_min"
+      failed=1
+    fi
+    if [ "${drawn:-x}" != "${violations:-y}" ] || [ "${listed:-x}" != "${violations:-y}" ]; then
+      echo "html-check: $name: ${drawn:-no} violation markers drawn and ${listed:-no} listed, want ${violations:-?} of each"
+      failed=1
+    fi
     errors=$(attr errors "$out/$name.dom.html")
     render_ms=$(attr render-ms "$out/$name.dom.html")
     if [ -z "$lanes" ] || [ "$lanes" -lt "$lanes_min" ]; then
@@ -93,8 +121,8 @@ check() {
       echo "html-check: $name: drawing took ${render_ms:-?} ms, want <= $render_ms_max"
       failed=1
     fi
-    printf 'html-check: %-16s %s lanes, %s markers, %s job rows, drawn in %s ms (browser start to DOM %s ms), %s KiB\n' \
-      "$name" "$lanes" "$(attr markers "$out/$name.dom.html")" "$(attr job-rows "$out/$name.dom.html")" \
+    printf 'html-check: %-16s %s lanes, %s markers (%s violations drawn), %s job rows, drawn in %s ms (browser start to DOM %s ms), %s KiB\n' \
+      "$name" "$lanes" "$(attr markers "$out/$name.dom.html")" "$drawn" "$(attr job-rows "$out/$name.dom.html")" \
       "$render_ms" "$wall_ms" "$(( $(stat -c %s "$page") / 1024 ))"
   else
     grep -q '<table>' "$out/$name.dom.html" || { echo "html-check: $name: no table"; failed=1; }
@@ -110,6 +138,13 @@ check "$out/overload-broken.html" "$lanes" || status=1
 check "$out/overload-saved.html" "$lanes" || status=1
 check "$out/swarm.html" "$lanes" || status=1
 check "$out/sweep.html" 0 || status=1
+check "$out/violations.html" "$lanes" 5 || status=1
+# The check must catch a page that draws no violation marker.
+sed 's|violationsDrawn += 1;||' "$out/violations.html" > "$out/planted-no-markers.html"
+if check "$out/planted-no-markers.html" "$lanes" 5 > "$out/planted-no-markers.txt"; then
+  echo "html-check: a page that draws no violation marker passed the check"
+  status=1
+fi
 # The check must catch a broken page: a copy that throws after drawing.
 sed 's|<footer|<script>throw new Error("planted")</script><footer|' "$out/swarm.html" > "$out/planted-error.html"
 if check "$out/planted-error.html" "$lanes" > "$out/planted-error.txt"; then

@@ -37,7 +37,9 @@ pub struct Progress<'a> {
     mode: Mode,
     /// Where lines go without a terminal (stderr in the CLI).
     err: &'a mut dyn Write,
-    stopwatch: Stopwatch,
+    /// Time since the sweep began: a [`Stopwatch`] in the CLI, a hand-set
+    /// clock in tests (so they need no sleeps).
+    clock: Box<dyn Fn() -> Duration + 'a>,
     /// Elapsed time at the last progress line (no terminal).
     last_progress: Duration,
 }
@@ -61,6 +63,18 @@ impl<'a> Progress<'a> {
             (_, true) => Mode::Bar(bar(total)),
             (_, false) => Mode::Lines,
         };
+        let stopwatch = Stopwatch::start();
+        let clock = Box::new(move || stopwatch.elapsed());
+        Self::with_clock(total, columns, mode, err, clock)
+    }
+
+    fn with_clock(
+        total: usize,
+        columns: Columns,
+        mode: Mode,
+        err: &'a mut dyn Write,
+        clock: Box<dyn Fn() -> Duration + 'a>,
+    ) -> Self {
         Self {
             total,
             done: 0,
@@ -68,7 +82,7 @@ impl<'a> Progress<'a> {
             columns,
             mode,
             err,
-            stopwatch: Stopwatch::start(),
+            clock,
             last_progress: Duration::ZERO,
         }
     }
@@ -111,7 +125,7 @@ impl<'a> Progress<'a> {
     }
 
     fn progress_line_if_due(&mut self) {
-        let elapsed = self.stopwatch.elapsed();
+        let elapsed = (self.clock)();
         let step = self.total.div_ceil(10).max(PROGRESS_EVERY_RUNS_MIN);
         let by_count = self.done % step == 0;
         let by_time = elapsed.saturating_sub(self.last_progress) >= Duration::from_secs(PROGRESS_EVERY_S);
@@ -157,7 +171,64 @@ fn bar(total: usize) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    /// Counts `runs` finished runs at `at_s` seconds each (as `finished`
+    /// does, without a report) and returns the progress lines written.
+    fn lines_after(total: usize, runs: &[f64]) -> Vec<String> {
+        let mut out: Vec<u8> = Vec::new();
+        let now = Cell::new(Duration::ZERO);
+        {
+            let clock = Box::new(|| now.get());
+            let mut progress = Progress::with_clock(total, Columns::default(), Mode::Lines, &mut out, clock);
+            for &at_s in runs {
+                now.set(Duration::from_secs_f64(at_s));
+                progress.done += 1;
+                progress.progress_line_if_due();
+            }
+        }
+        String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    /// Without a terminal a progress line comes after every tenth of the
+    /// runs (here 10 of 100: after runs 10, 20, …, 90, never after the
+    /// last, which the summary reports), and no more often.
+    #[test]
+    fn progress_fires_every_tenth_of_the_runs() {
+        let fast: Vec<f64> = (1..=100).map(|i| f64::from(i) * 0.01).collect();
+        let lines = lines_after(100, &fast);
+        let counts: Vec<&str> = lines.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+        assert_eq!(
+            counts,
+            [
+                "10/100", "20/100", "30/100", "40/100", "50/100", "60/100", "70/100", "80/100", "90/100"
+            ]
+        );
+    }
+
+    /// A small sweep fires every [`PROGRESS_EVERY_RUNS_MIN`] runs at most,
+    /// not every tenth of it (every run of 20).
+    #[test]
+    fn progress_fires_no_more_often_than_the_run_minimum() {
+        let fast: Vec<f64> = (1..=20).map(|i| f64::from(i) * 0.01).collect();
+        let lines = lines_after(20, &fast);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("progress: 10/20 runs (50%)"), "{lines:?}");
+    }
+
+    /// Slow runs fire on time: once [`PROGRESS_EVERY_S`] passed since the
+    /// last line, whatever the count, and the clock restarts from there.
+    #[test]
+    fn progress_fires_every_ten_seconds_of_slow_runs() {
+        // 100 runs, the first three 6 s apart: 6 s (no), 12 s (yes: 12 ≥ 10),
+        // 18 s (no: 6 s since), 24 s (yes: 12 s since).
+        let lines = lines_after(100, &[6.0, 12.0, 18.0, 24.0]);
+        let counts: Vec<&str> = lines.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+        assert_eq!(counts, ["2/100", "4/100"], "{lines:?}");
+        assert!(lines[0].contains(", 12.0 s, about 588.0 s left"), "{lines:?}");
+    }
 
     /// The progress line counts runs and failures and estimates the rest.
     #[test]

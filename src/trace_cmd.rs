@@ -1,7 +1,8 @@
 //! `simctl trace FILE.jsonl [--job N|JOB_ID] [--around TIME [--window TIME]]`:
 //! a trace's events in readable form, one per line, so that a violation or an
 //! `UNMET` line that names submission `#N` at some time can be read without a
-//! script. The JSONL is read as plain JSON objects (any event kind, even one
+//! script. Submissions are named as everywhere else ([`crate::trace::name`]):
+//! `#N` is the scenario's `job = N`. The JSONL is read as plain JSON objects (any event kind, even one
 //! this build does not know, prints), in file order. Every field of
 //! every kind is described in docs/TRACE.md.
 
@@ -9,8 +10,11 @@ use std::io::{BufRead, BufReader, Write};
 
 use serde_json::{Map, Value};
 
+use std::collections::BTreeMap;
+
 use crate::app::Outcome;
 use crate::cli::TraceArgs;
+use crate::trace::name::{NameKind, SubName, name_submissions};
 
 /// Longest trace line read; a longer one is refused (a trace line is a few
 /// hundred bytes).
@@ -65,7 +69,8 @@ pub fn execute(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
             return Outcome::BadInput;
         }
     };
-    let (chosen, heading) = match select(&lines, args) {
+    let names = names_of(&lines);
+    let (chosen, heading) = match select(&lines, &names, args) {
         Ok(chosen) => chosen,
         Err(message) => {
             let _ = writeln!(err, "simctl: {}: {message}", args.file.display());
@@ -80,7 +85,7 @@ pub fn execute(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ou
         lines.len()
     );
     for line in chosen {
-        let _ = writeln!(out, "{}", render(&line.event));
+        let _ = writeln!(out, "{}", render(&line.event, &names));
     }
     Outcome::Pass
 }
@@ -109,12 +114,30 @@ fn read(args: &TraceArgs) -> Result<Vec<Line>, String> {
     Ok(lines)
 }
 
+/// The name of every submission the trace's `job_sent` and
+/// `job_undeliverable` events number, by `sub`.
+fn names_of(lines: &[Line]) -> BTreeMap<u64, SubName> {
+    name_submissions(lines.iter().filter_map(|line| {
+        let ev = line.event.get("ev").and_then(Value::as_str)?;
+        if !matches!(ev, "job_sent" | "job_undeliverable") {
+            return None;
+        }
+        let kind = line.event.get("kind").and_then(Value::as_str).unwrap_or("normal");
+        let arrival = line.event.get("arrival").and_then(Value::as_u64);
+        Some((line.sub()?, NameKind::of_trace_kind(kind), arrival))
+    }))
+}
+
 /// The events `--job` and `--around` choose, and a heading saying which.
-fn select<'a>(lines: &'a [Line], args: &TraceArgs) -> Result<(Vec<&'a Line>, String), String> {
+fn select<'a>(
+    lines: &'a [Line],
+    names: &BTreeMap<u64, SubName>,
+    args: &TraceArgs,
+) -> Result<(Vec<&'a Line>, String), String> {
     let mut chosen: Vec<&Line> = lines.iter().collect();
     let mut heading = Vec::new();
     if let Some(job) = &args.job {
-        let (keep, what) = by_job(lines, job)?;
+        let (keep, what) = by_job(lines, names, job)?;
         chosen.retain(|line| keep(line));
         heading.push(what);
     }
@@ -140,23 +163,31 @@ fn select<'a>(lines: &'a [Line], args: &TraceArgs) -> Result<(Vec<&'a Line>, Str
 
 type Keep<'a> = Box<dyn Fn(&Line) -> bool + 'a>;
 
-/// `--job N`: submission `N`, plus events of its id that name no
-/// submission from its first event until the id's next submission. `--job ID`:
-/// every event of the job ids starting with `ID`.
-fn by_job<'a>(lines: &'a [Line], job: &'a str) -> Result<(Keep<'a>, String), String> {
-    let number = job.trim_start_matches('#').parse::<u64>().ok();
-    let Some(n) = number else {
+/// `--job N`: submission `#N` (the scenario's `job = N`; also `#N re-send
+/// K`, `malformed K`), plus events of its id that name no submission from
+/// its first event until the id's next submission. `--job ID`: every event
+/// of the job ids starting with `ID`.
+fn by_job<'a>(lines: &'a [Line], names: &BTreeMap<u64, SubName>, job: &'a str) -> Result<(Keep<'a>, String), String> {
+    let Some(wanted) = SubName::parse(job) else {
         if !lines.iter().any(|l| l.job().is_some_and(|j| j.starts_with(job))) {
             return Err(format!("no event of a job id starting with `{job}`"));
         }
         let keep = move |l: &Line| l.job().is_some_and(|j| j.starts_with(job));
         return Ok((Box::new(keep), format!("job id {job}…")));
     };
-    let own: Vec<&Line> = lines.iter().filter(|l| l.names_sub(n)).collect();
-    let (Some(first), Some(last)) = (own.first(), own.last()) else {
-        let highest = lines.iter().filter_map(Line::sub).max();
-        let known = highest.map_or_else(|| "it holds none".to_owned(), |h| format!("they run #0 to #{h}"));
-        return Err(format!("no submission #{n} in this trace ({known})"));
+    let found = names.iter().find(|(_, name)| **name == wanted).map(|(sub, _)| *sub);
+    let own: Vec<&Line> = found
+        .map(|n| lines.iter().filter(|l| l.names_sub(n)).collect())
+        .unwrap_or_default();
+    let (Some(n), Some(first), Some(last)) = (found, own.first(), own.last()) else {
+        let highest = names.values().filter_map(|name| match name {
+            SubName::Job(n) => Some(*n),
+            _ => None,
+        });
+        let known = highest
+            .max()
+            .map_or_else(|| "it holds none".to_owned(), |h| format!("jobs run #0 to #{h}"));
+        return Err(format!("no submission {wanted} in this trace ({known})"));
     };
     let id = first.job().unwrap_or_default().to_owned();
     // Events of the id naming no submission (backend records, stray
@@ -170,7 +201,7 @@ fn by_job<'a>(lines: &'a [Line], job: &'a str) -> Result<(Keep<'a>, String), Str
         .map(Line::at_us)
         .min();
     let to_us = next_sent_us.map_or(u64::MAX, |t| t - 1).max(last.at_us());
-    let what = format!("submission #{n}, job {id}");
+    let what = format!("submission {wanted}, job {id}");
     let keep = move |l: &Line| {
         l.names_sub(n) || (l.job() == Some(id.as_str()) && l.names_no_sub() && (from_us..=to_us).contains(&l.at_us()))
     };
@@ -178,15 +209,17 @@ fn by_job<'a>(lines: &'a [Line], job: &'a str) -> Result<(Keep<'a>, String), Str
 }
 
 /// `  21.090123 s  chunk                   #12 job 9f3c2a1e conn=1 len=40`.
-fn render(event: &Map<String, Value>) -> String {
+/// A submission prints by its name (`#12`, `#5 re-send 2`, `malformed 3`).
+fn render(event: &Map<String, Value>, names: &BTreeMap<u64, SubName>) -> String {
     let at_us = event.get("at_us").and_then(Value::as_u64).unwrap_or(0);
     let kind = event.get("ev").and_then(Value::as_str).unwrap_or("?");
+    let name = |sub: u64| names.get(&sub).copied().unwrap_or(SubName::Record(sub)).to_string();
     let mut parts = Vec::new();
     if let Some(sub) = event.get("sub").and_then(Value::as_u64) {
-        parts.push(format!("#{sub}"));
+        parts.push(name(sub));
     }
     if let Some(subs) = event.get("subs").and_then(Value::as_array).filter(|s| !s.is_empty()) {
-        let subs: Vec<String> = subs.iter().map(|s| format!("#{s}")).collect();
+        let subs: Vec<String> = subs.iter().filter_map(Value::as_u64).map(name).collect();
         parts.push(subs.join(","));
     }
     if let Some(job) = event.get("job").and_then(Value::as_str) {
@@ -196,7 +229,7 @@ fn render(event: &Map<String, Value>) -> String {
     let mut fields: Vec<(&String, &Value)> = event.iter().collect();
     fields.sort_by_key(|(key, _)| key.as_str());
     for (key, value) in fields {
-        if matches!(key.as_str(), "at_us" | "ev" | "sub" | "subs" | "job") || value.is_null() {
+        if matches!(key.as_str(), "at_us" | "ev" | "sub" | "subs" | "job" | "arrival") || value.is_null() {
             continue;
         }
         parts.push(format!("{key}={}", value_text(value)));
@@ -277,8 +310,9 @@ mod tests {
         )
         .unwrap();
         let Value::Object(map) = event else { panic!() };
+        let names = BTreeMap::from([(12, SubName::Job(12))]);
         assert_eq!(
-            render(&map),
+            render(&map, &names),
             "   21.090123 s  terminal_received        #12 job 9f3c2a1e conn=1 \
              terminal={code=backend_timeout frame=error tokens_emitted=3}"
         );

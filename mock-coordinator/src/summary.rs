@@ -241,4 +241,30 @@ mod tests {
         let text = sum.to_string();
         assert!(text.contains("time to first chunk"), "{text}");
     }
+
+    /// End to end counts `job_done` jobs only: a `job_error` job that ends
+    /// after a done one adds no sample and does not move the figure, and the
+    /// printed line says so.
+    #[test]
+    fn end_to_end_counts_done_jobs_only() {
+        let mut s = LogState::default();
+        s.push_job(job(0, &[(10_000, 5)], Some(40_000)));
+        let mut failed = job(0, &[(10_000, 5)], None);
+        failed.terminals.push(TerminalRecord {
+            at_us: 900_000,
+            conn: 1,
+            frame: Terminal::Error {
+                code: "backend_timeout".into(),
+                message: "slow".into(),
+                tokens_emitted: 1,
+                bytes_emitted: Some(5),
+            },
+        });
+        s.push_job(failed);
+        let sum = Summary::of(&s);
+        assert_eq!(sum.end_to_end.count, 1, "{sum:?}");
+        assert!((39_960..=40_040).contains(&sum.end_to_end.max_us), "{sum:?}");
+        let text = sum.to_string();
+        assert!(text.contains("end to end (done)    n=1 "), "{text}");
+    }
 }

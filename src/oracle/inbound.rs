@@ -71,16 +71,31 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig, tally: &mut T
 /// that has none yet and whose bound has not run out by then — earliest
 /// deadline first, which matches as many submissions in time as any
 /// matching can. A submission the agent never read (its connection died
-/// first) is thus not given a later submission's decision.
+/// first) is thus not given a later submission's decision. Then each
+/// submission still without one takes the earliest decision left over at
+/// or after its writing: a late decision, which breaks the bound as none
+/// does, but lets the violation say how long it took.
 fn decisions_by_send(job: &JobView, bound_us: u64) -> Vec<Option<u64>> {
     let mut decided: Vec<Option<u64>> = vec![None; job.sends.len()];
-    for &at_us in &job.agent_decisions_us {
+    let mut used = vec![false; job.agent_decisions_us.len()];
+    for (decision, &at_us) in job.agent_decisions_us.iter().enumerate() {
         let next =
             job.sends.iter().enumerate().find(|(index, send)| {
                 decided[*index].is_none() && send.at_us <= at_us && at_us <= send.at_us + bound_us
             });
         if let Some((index, _)) = next {
             decided[index] = Some(at_us);
+            used[decision] = true;
+        }
+    }
+    for (index, send) in job.sends.iter().enumerate() {
+        if decided[index].is_some() {
+            continue;
+        }
+        let late = (0..used.len()).find(|&d| !used[d] && job.agent_decisions_us[d] >= send.at_us);
+        if let Some(d) = late {
+            used[d] = true;
+            decided[index] = Some(job.agent_decisions_us[d]);
         }
     }
     decided

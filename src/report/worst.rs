@@ -122,8 +122,8 @@ pub fn key_times(job: &str, send: &JobSend) -> String {
         parts.push("no terminal frame".to_owned());
     }
     format!(
-        "#{} (job {}, conn {}, deadline {} ms) {}",
-        send.sub,
+        "{} (job {}, conn {}, deadline {} ms) {}",
+        send.name,
         short_job(job),
         send.conn,
         send.deadline_ms,

@@ -188,10 +188,23 @@ pub enum EventKind {
         /// Re-sends only: every earlier submission of the id had ended for
         /// the agent (terminal read or cancel written) when it was written.
         id_was_free: Option<bool>,
+        /// The scenario's job number (`job = N` keys; the coordinator's
+        /// arrival number): its own for an original, its original's for a
+        /// re-send; absent for a broken frame. Names the submission (see
+        /// `trace::name`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arrival: Option<u64>,
     },
     /// Submission `sub` came due while no session existed (or its
     /// connection ended before it was written); it was never sent.
-    JobUndeliverable { job: String, sub: u64, kind: JobKind },
+    JobUndeliverable {
+        job: String,
+        sub: u64,
+        kind: JobKind,
+        /// As for [`EventKind::JobSent`].
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arrival: Option<u64>,
+    },
     /// A `job_cancel` frame was written; it counted for the submissions
     /// `subs` (a cancel names only an id: the one it was sent for and every
     /// one of the id on `conn` still awaiting frames). Empty when every one
@@ -299,7 +312,80 @@ pub enum EventKind {
     AgentFrameRejected { reason: String },
 }
 
+/// The `ev` tag of every [`EventKind`], in declaration order. docs/TRACE.md
+/// has a row for each (a test checks it, against a serialised instance of
+/// every variant from `trace::handmade::every_event_kind`).
+pub const EVENT_KINDS: &[&str] = &[
+    "phase",
+    "fault",
+    "host_stopped",
+    "records_dropped",
+    "syn_dropped",
+    "session_opened",
+    "session_ready",
+    "session_closed",
+    "read_blocked",
+    "job_sent",
+    "job_undeliverable",
+    "cancel_sent",
+    "chunk",
+    "terminal_received",
+    "job_session_lost",
+    "job_superseded",
+    "job_bytes",
+    "heartbeat",
+    "coordinator_flagged",
+    "coordinator_note",
+    "backend_request",
+    "backend_end",
+    "agent_session_started",
+    "agent_session_ended",
+    "agent_job_admitted",
+    "agent_job_rejected",
+    "agent_slot_freed",
+    "agent_outbound_queued",
+    "agent_frame_rejected",
+];
+
 impl EventKind {
+    /// Its `ev` tag, one of [`EVENT_KINDS`]. The match has no wildcard, so
+    /// a new variant does not compile until it is named here: add it to
+    /// [`EVENT_KINDS`], to `handmade::every_event_kind` and to docs/TRACE.md.
+    pub fn tag(&self) -> &'static str {
+        let index = match self {
+            Self::Phase { .. } => 0,
+            Self::Fault { .. } => 1,
+            Self::HostStopped { .. } => 2,
+            Self::RecordsDropped { .. } => 3,
+            Self::SynDropped { .. } => 4,
+            Self::SessionOpened { .. } => 5,
+            Self::SessionReady { .. } => 6,
+            Self::SessionClosed { .. } => 7,
+            Self::ReadBlocked { .. } => 8,
+            Self::JobSent { .. } => 9,
+            Self::JobUndeliverable { .. } => 10,
+            Self::CancelSent { .. } => 11,
+            Self::Chunk { .. } => 12,
+            Self::TerminalReceived { .. } => 13,
+            Self::JobSessionLost { .. } => 14,
+            Self::JobSuperseded { .. } => 15,
+            Self::JobBytes { .. } => 16,
+            Self::Heartbeat { .. } => 17,
+            Self::CoordinatorFlagged { .. } => 18,
+            Self::CoordinatorNote { .. } => 19,
+            Self::BackendRequest { .. } => 20,
+            Self::BackendEnd { .. } => 21,
+            Self::AgentSessionStarted { .. } => 22,
+            Self::AgentSessionEnded { .. } => 23,
+            Self::AgentJobAdmitted { .. } => 24,
+            Self::AgentJobRejected { .. } => 25,
+            Self::AgentSlotFreed { .. } => 26,
+            Self::AgentOutboundQueued { .. } => 27,
+            Self::AgentFrameRejected { .. } => 28,
+        };
+        EVENT_KINDS[index]
+    }
+
     /// The job this event concerns, if any.
     pub fn job(&self) -> Option<&str> {
         match self {

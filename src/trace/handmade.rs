@@ -29,6 +29,8 @@ struct Sub {
     job: String,
     conn: u64,
     kind: JobKind,
+    /// The arrival number it carries (see `EventKind::JobSent`).
+    arrival: Option<u64>,
     cancelled: bool,
     answered: bool,
     superseded: bool,
@@ -145,10 +147,12 @@ impl TraceBuilder {
                 superseded.push(earlier as u64);
             }
         }
+        let arrival = self.arrival_of(job, kind);
         self.subs.push(Sub {
             job: job.to_owned(),
             conn,
             kind,
+            arrival,
             cancelled: false,
             answered: false,
             superseded: false,
@@ -164,6 +168,7 @@ impl TraceBuilder {
                 deadline_ms,
                 kind,
                 id_was_free: (kind == JobKind::Duplicate).then_some(free),
+                arrival,
             },
         );
         superseded.into_iter().fold(self, |b, sub| {
@@ -174,10 +179,12 @@ impl TraceBuilder {
     /// A job comes due with no session: submission never written.
     pub fn undeliverable(mut self, at_ms: u64, job: &str) -> Self {
         let sub = self.subs.len() as u64;
+        let arrival = self.arrival_of(job, JobKind::Normal);
         self.subs.push(Sub {
             job: job.to_owned(),
             conn: 0,
             kind: JobKind::Normal,
+            arrival,
             cancelled: false,
             answered: false,
             superseded: false,
@@ -189,8 +196,20 @@ impl TraceBuilder {
                 job: job.into(),
                 sub,
                 kind: JobKind::Normal,
+                arrival,
             },
         )
+    }
+
+    /// The arrival number a new submission of `job` carries, as the mock
+    /// coordinator numbers them: originals count from 0 in call order, a
+    /// re-send carries its original's, a broken frame none.
+    fn arrival_of(&self, job: &str, kind: JobKind) -> Option<u64> {
+        match kind {
+            JobKind::Normal => Some(self.subs.iter().filter(|s| s.kind == JobKind::Normal).count() as u64),
+            JobKind::Duplicate => self.subs.iter().find(|s| s.job == job).and_then(|s| s.arrival),
+            JobKind::Invalid | JobKind::Malformed => None,
+        }
     }
 
     /// Submissions of `job` on `conn` awaiting frames, oldest first.

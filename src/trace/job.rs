@@ -3,6 +3,7 @@
 
 use super::blob::Blob;
 use super::event::{JobKind, Terminal};
+use super::name::SubName;
 
 /// The `error_code`s the agent answers at admission, before any backend is
 /// contacted: a submission answered with one of them (and nothing else)
@@ -15,8 +16,11 @@ pub const ADMISSION_CODES: &[&str] = &["duplicate_job", "out_of_capacity", "mode
 /// each chunk and terminal frame of an id belongs to exactly one of them).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobSend {
-    /// The coordinator's record index of the submission.
+    /// The coordinator's record index of the submission (the internal key).
     pub sub: u64,
+    /// Its user-facing name: the scenario's `job = N` number (see
+    /// [`super::name`]).
+    pub name: SubName,
     /// When the frame was completely written.
     pub at_us: u64,
     /// Index of the event in the trace (orders events of one instant).
@@ -87,12 +91,13 @@ impl JobSend {
         well_formed && !self.rejected_at_admission() && !unknown_resend
     }
 
-    /// How details name it: `submission #N` for an original (or a malformed
-    /// frame), `re-send #N` for a re-send, `N` being [`JobSend::sub`].
+    /// How details name it: `submission #N` for an original, `N` being the
+    /// scenario's `job = N` number; `#N re-send K` for a re-send;
+    /// `malformed K` for a broken frame (see [`super::name`]).
     pub fn label(&self) -> String {
-        match self.kind {
-            JobKind::Duplicate => format!("re-send #{}", self.sub),
-            _ => format!("submission #{}", self.sub),
+        match self.name {
+            SubName::Job(_) => format!("submission {}", self.name),
+            _ => self.name.to_string(),
         }
     }
 }

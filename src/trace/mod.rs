@@ -6,8 +6,10 @@
 
 mod blob;
 mod event;
+pub mod examples;
 pub mod handmade;
 mod job;
+pub mod name;
 mod pairing;
 mod records;
 mod view;
@@ -17,8 +19,9 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 pub use blob::{Blob, hex};
-pub use event::{Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
+pub use event::{EVENT_KINDS, Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
 pub use job::{ADMISSION_CODES, JobSend, JobView, Seen};
+pub use name::{SubName, submission_names};
 pub use records::{BackendCall, SessionView};
 pub use view::TraceView;
 

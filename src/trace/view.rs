@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::blob::Blob;
 use super::event::{Event, EventKind, FaultAction, Phase};
 use super::job::{JobSend, JobView, Seen};
+use super::name::{SubName, submission_names};
 use super::records::{BackendCall, SessionView};
 
 /// The indexed trace.
@@ -64,6 +65,12 @@ impl TraceView {
         for (seq, event) in events.iter().enumerate() {
             if let EventKind::JobSent { .. } = &event.kind {
                 view.add_send(event.at_us, seq, &event.kind);
+            }
+        }
+        let names = submission_names(events);
+        for job in view.jobs.values_mut() {
+            for send in &mut job.sends {
+                send.name = names.get(&send.sub).copied().unwrap_or(SubName::Record(send.sub));
             }
         }
         for (seq, event) in events.iter().enumerate() {
@@ -190,6 +197,7 @@ impl TraceView {
             deadline_ms,
             kind,
             id_was_free,
+            ..
         } = kind
         else {
             return;

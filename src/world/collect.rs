@@ -184,6 +184,10 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<E
         CoordJobKind::Malformed(how) if how.expected_error_code().is_some() => JobKind::Invalid,
         CoordJobKind::Malformed(_) => JobKind::Malformed,
     };
+    let arrival = match job.kind {
+        CoordJobKind::Duplicate { of } => Some(of),
+        _ => job.arrival,
+    };
     if let (Some(sent_us), Some(conn)) = (job.sent_us, job.conn) {
         let deadline_ms = job.deadline_ms.unwrap_or(DEADLINE_MS_PROTOCOL_DEFAULT);
         events.push(Event::new(
@@ -196,6 +200,7 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<E
                 deadline_ms,
                 kind,
                 id_was_free: job.id_was_free,
+                arrival,
             },
         ));
     } else if job.undeliverable.is_some() {
@@ -205,6 +210,7 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<E
                 job: id.clone(),
                 sub,
                 kind,
+                arrival,
             },
         ));
     }

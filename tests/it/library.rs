@@ -114,4 +114,31 @@ fn unknown_swarm_target_exits_2() {
     assert!(err.contains(&format!("bad.toml:{line}:1:")), "{err}");
     assert!(err.contains("`swarm.\"agent.max_concurent\"`"), "{err}");
     assert!(err.contains("unknown target key `agent.max_concurent`"), "{err}");
+    // The hint says what to do: write the key in the file first.
+    assert!(
+        err.contains("A target must be written in the file first, even where it has a default"),
+        "{err}"
+    );
+    assert!(err.contains("(write `agent.max_concurent = …` in its table;"), "{err}");
+}
+
+/// A real key the file leaves at its default (`network.tcp_capacity` is not
+/// written in the fixture) gets the same hint: a target must be written
+/// first, so the value runs without `[swarm]` is in the file.
+#[test]
+fn swarm_target_left_at_its_default_says_write_it_first() {
+    let dir = crate::support::temp_dir("swarm-default");
+    let text = crate::support::small_with(
+        "[swarm]
+\"network.tcp_capacity\" = { min = 8, max = 64 }",
+    );
+    let path = crate::support::write(&dir, "default.toml", &text);
+    let output = crate::support::simctl(&["check", &path.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = crate::support::stderr(&output);
+    assert!(err.contains("unknown target key `network.tcp_capacity`"), "{err}");
+    assert!(
+        err.contains("A target must be written in the file first, even where it has a default"),
+        "{err}"
+    );
 }

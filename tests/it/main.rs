@@ -9,6 +9,7 @@ mod harness_error;
 mod html;
 mod library;
 mod live;
+mod names;
 mod oracle;
 mod pty;
 mod scenario;

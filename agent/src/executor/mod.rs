@@ -237,6 +237,25 @@ impl Executor {
         }
     }
 
+    /// Sums at info the `out_of_capacity` rejections not yet logged (see
+    /// [`reject_log`]): called at each heartbeat and when the session ends,
+    /// so the end of a burst is not left unsummed. Only the log changes.
+    pub fn log_pending_rejections(&self) {
+        let pending = self
+            .shared
+            .rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .flush(Instant::now());
+        if let Some(Summary::Since { count, over }) = pending {
+            info!(
+                rejected = count,
+                over_s = over.as_secs(),
+                "rejected jobs out_of_capacity"
+            );
+        }
+    }
+
     /// Handles `job_cancel`: frees the slot, purges queued frames, stops the
     /// backend call. Unknown or already finished jobs are ignored.
     pub fn cancel(&self, job_id: &JobId) -> bool {
@@ -262,6 +281,7 @@ impl Executor {
     /// stop; the caller then awaits `tasks.shutdown()`. Closes the budget so
     /// a producer waiting for it wakes up and stops.
     pub fn close(&self) -> Vec<JobId> {
+        self.log_pending_rejections();
         let lost = self.shared.board.close();
         self.shared.budget.close();
         lost

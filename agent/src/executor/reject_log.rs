@@ -3,7 +3,11 @@
 //! would bury everything else. Each rejection is logged at debug; at info
 //! the first one after a quiet spell is logged at once, and later ones are
 //! summed into one line per [`OUT_OF_CAPACITY_SUMMARY_EVERY_S`] seconds
-//! (written at the first rejection after the period has passed).
+//! (written at the first rejection after the period has passed). A burst
+//! that ends inside a period would leave its last rejections unsummed until
+//! the next one, however late; so the session also sums what is pending at
+//! each heartbeat and when it ends ([`RejectTally::flush`]). Only the log
+//! changes: nothing here touches frames or the observer.
 
 use tokio::time::{Duration, Instant};
 
@@ -53,6 +57,22 @@ impl RejectTally {
             }
         }
     }
+
+    /// Sums the rejections counted since the last info line, if any, at
+    /// `now` (a heartbeat, or the session's end); a new period starts then.
+    pub fn flush(&mut self, now: Instant) -> Option<Summary> {
+        let since = self.since?;
+        if self.count == 0 {
+            return None;
+        }
+        let summary = Summary::Since {
+            count: self.count,
+            over: now.duration_since(since),
+        };
+        self.since = Some(now);
+        self.count = 0;
+        Some(summary)
+    }
 }
 
 #[cfg(test)]
@@ -77,5 +97,46 @@ mod tests {
             })
         );
         assert_eq!(tally.count(due + Duration::from_millis(1)), None);
+    }
+
+    /// The end of a burst is summed at the next flush (a heartbeat), not
+    /// left until the next rejection; a flush with nothing pending is
+    /// silent, and the tally goes on counting from the flush.
+    #[test]
+    fn a_burst_is_summed_when_flushed() {
+        let mut tally = RejectTally::default();
+        let start = Instant::now();
+        assert_eq!(tally.flush(start), None, "nothing counted yet");
+        assert_eq!(tally.count(start), Some(Summary::First));
+        assert_eq!(
+            tally.flush(start + Duration::from_millis(1)),
+            None,
+            "the first was logged"
+        );
+        for ms in 1..50 {
+            assert_eq!(tally.count(start + Duration::from_millis(ms)), None);
+        }
+        let heartbeat = start + Duration::from_secs(3);
+        assert_eq!(
+            tally.flush(heartbeat),
+            Some(Summary::Since {
+                count: 49,
+                over: Duration::from_secs(3)
+            })
+        );
+        assert_eq!(tally.flush(heartbeat + Duration::from_secs(3)), None, "summed once");
+        assert_eq!(
+            tally.count(heartbeat + Duration::from_secs(4)),
+            None,
+            "counted in the new period"
+        );
+        let due = heartbeat + Duration::from_secs(OUT_OF_CAPACITY_SUMMARY_EVERY_S);
+        assert_eq!(
+            tally.count(due),
+            Some(Summary::Since {
+                count: 2,
+                over: Duration::from_secs(OUT_OF_CAPACITY_SUMMARY_EVERY_S)
+            })
+        );
     }
 }

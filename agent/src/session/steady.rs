@@ -68,6 +68,7 @@ pub(super) async fn run(ws: WsStream, ctx: &SessionCtx<'_>, shutdown: &mut watch
             done = &mut writer => break Some(writer_end(done)),
             _ = board.overflowed() => break Some(QueueError::ControlFull(cfg.outbound_control_frames_max).to_string()),
             _ = heartbeat.tick() => {
+                executor.log_pending_rejections();
                 if let Err(err) = board.push_control(FrameKind::Text(heartbeat_frame(ctx, &executor))) {
                     break Some(err.to_string());
                 }

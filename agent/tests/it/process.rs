@@ -77,7 +77,7 @@ fn write_config(dir: &Path, backend_port: u16, coordinator_port: u16) -> std::pa
     path
 }
 
-/// Proves `provider-agent run` serves jobs as a process, creates its identity on first start, and exits 0 on SIGTERM, closing its session.
+/// Proves `provider-agent run` serves jobs as a process, creates its identity on first start, and exits 0 on SIGTERM, closing its session; its log, redirected to a file, holds no ANSI colour codes.
 #[tokio::test]
 async fn run_serves_jobs_and_stops_on_sigterm() {
     let dir = TempDir::new("process-run");
@@ -104,6 +104,13 @@ async fn run_serves_jobs_and_stops_on_sigterm() {
     agent.terminate();
     let status = agent.exit_within(Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status:?}; agent log:\n{}", agent_log());
+    // Colour only on a terminal: this log is a file.
+    let text = agent_log();
+    assert!(text.contains("INFO"), "the agent logged at info:\n{text}");
+    assert!(
+        !text.contains("\x1b["),
+        "ANSI escape codes in a log redirected to a file:\n{text}"
+    );
     let closed = async {
         while log.sessions().first().is_none_or(|s| s.closed_us.is_none()) {
             sleep(Duration::from_millis(20)).await;

@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use super::records::{Line, Rec, TerminalRec};
 use crate::metrics::Percentiles;
+use crate::trace::name::{NameKind, name_submissions};
 
 /// The job table's columns, in order; every row holds one value per column.
 pub const JOB_COLUMNS: &[&str] = &[
     "job",
+    "name",
     "sub",
     "kind",
     "conn",
@@ -36,7 +38,11 @@ pub const BUCKETS_PER_DECADE: f64 = 10.0;
 #[derive(Clone, Debug, Default)]
 struct Row {
     job: String,
+    /// The user-facing name (`#N`, `#N re-send K`, `malformed K`).
+    name: String,
     sub: u64,
+    /// The arrival number it carries, for naming.
+    arrival: Option<u64>,
     kind: String,
     conn: Option<u64>,
     model: String,
@@ -76,6 +82,7 @@ impl Row {
         };
         vec![
             Value::from(self.job.clone()),
+            Value::from(self.name.clone()),
             Value::from(self.sub),
             Value::from(self.kind.clone()),
             self.conn.map_or(Value::Null, Value::from),
@@ -128,14 +135,21 @@ pub fn build(lines: &[Line]) -> Jobs {
                 model,
                 deadline_ms,
                 kind,
+                arrival,
             } => {
                 let row = rows.entry(*sub).or_default();
                 (row.job, row.sub, row.kind, row.conn) = (job.clone(), *sub, kind.clone(), Some(*conn));
+                row.arrival = *arrival;
                 (row.model, row.deadline_ms, row.sent_us) = (model.clone(), *deadline_ms, Some(t));
             }
-            Rec::JobUndeliverable { job, sub, kind } => {
+            Rec::JobUndeliverable {
+                job,
+                sub,
+                kind,
+                arrival,
+            } => {
                 let row = rows.entry(*sub).or_default();
-                (row.job, row.sub, row.kind) = (job.clone(), *sub, kind.clone());
+                (row.job, row.sub, row.kind, row.arrival) = (job.clone(), *sub, kind.clone(), *arrival);
             }
             Rec::Chunk {
                 sub: Some(sub), len, ..
@@ -168,6 +182,13 @@ pub fn build(lines: &[Line]) -> Jobs {
             }
             _ => {}
         }
+    }
+    let names = name_submissions(
+        rows.values()
+            .map(|row| (row.sub, NameKind::of_trace_kind(&row.kind), row.arrival)),
+    );
+    for (sub, row) in &mut rows {
+        row.name = names.get(sub).map(ToString::to_string).unwrap_or_default();
     }
     Jobs {
         columns: JOB_COLUMNS,
@@ -248,6 +269,8 @@ mod tests {
         let column = |name: &str| JOB_COLUMNS.iter().position(|c| *c == name).unwrap();
         let outcomes: Vec<_> = jobs.rows.iter().map(|r| r[column("outcome")].clone()).collect();
         assert_eq!(outcomes, ["done", "error", "cancelled", "undeliverable"]);
+        let names: Vec<_> = jobs.rows.iter().map(|r| r[column("name")].clone()).collect();
+        assert_eq!(names, ["#0", "#1", "#2", "#3"]);
         assert_eq!(jobs.rows[0][column("bytes")], 2);
         assert_eq!(jobs.rows[0][column("first_chunk_ms")], 20.0);
         assert_eq!(jobs.rows[1][column("code")], "out_of_capacity");

@@ -53,11 +53,15 @@ pub enum Rec {
         model: String,
         deadline_ms: u64,
         kind: String,
+        #[serde(default)]
+        arrival: Option<u64>,
     },
     JobUndeliverable {
         job: String,
         sub: u64,
         kind: String,
+        #[serde(default)]
+        arrival: Option<u64>,
     },
     CancelSent {
         job: String,

@@ -156,6 +156,9 @@ fn lanes_follow_the_trace() {
     assert!(peak("chunk_rate") > 0.0);
     assert_eq!(lane("agent_slots")["limits"][0]["value"], 2.0);
     assert_eq!(lane("backend_streams")["limits"][1]["name"], "vllm-1 max_num_seqs");
+    // The agent reports only new highs of its outbound queue: the lane is
+    // titled as the high water it is, never as the queue's level.
+    assert_eq!(lane("outbound_queue")["title"], "Outbound queue high water (agent)");
 }
 
 /// Markup in the scenario's text cannot end the data element early.

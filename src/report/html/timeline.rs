@@ -214,10 +214,11 @@ fn lanes(lines: &[Line], end_us: u64, limits: &Limits) -> Vec<Lane> {
         },
         Lane {
             id: "outbound_queue",
-            // The agent reports each new high-water mark of its queue, not
-            // every change, so this lane is the high-water mark.
-            title: "Outbound queue (agent)".into(),
-            unit: "B high-water",
+            // The agent reports each new high-water mark of its queue, never
+            // a fall, so this lane is the high water, not the queue's level;
+            // the title says so, and the page's legend says why.
+            title: "Outbound queue high water (agent)".into(),
+            unit: "B",
             series: one("queued", &queued),
             limits: with_limit(&LimitLine {
                 name: "outbound_queue_bytes_max".into(),

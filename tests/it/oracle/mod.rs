@@ -7,6 +7,7 @@ mod codes;
 mod figures;
 mod heartbeat;
 mod liveness;
+mod measured;
 mod outcome;
 mod pacing;
 mod purge;

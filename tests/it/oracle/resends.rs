@@ -72,7 +72,7 @@ fn stale_cancel_of_a_rerun(rerun_end_ms: Option<u64>) -> TraceBuilder {
 #[test]
 fn bytes_match_backend_catches_an_altered_rerun() {
     let found = caught("bytes_match_backend", &cancelled_then_rerun(b"xyZ").build());
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
     assert!(found.detail.contains("first difference at byte 2"), "{}", found.detail);
 }
 
@@ -115,7 +115,7 @@ fn cancel_closes_stream_passes_a_rerun_after_a_cancel() {
 #[test]
 fn cancel_closes_stream_catches_a_rerun_ignoring_a_stale_cancel() {
     let found = caught("cancel_closes_stream", &stale_cancel_of_a_rerun(Some(1_000)).build());
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
     passes("cancel_closes_stream", &stale_cancel_of_a_rerun(Some(210)).build());
 }
 
@@ -138,7 +138,7 @@ fn exactly_one_terminal_catches_an_unanswered_rerun() {
         .chunk(70, "j", 1, b"b")
         .build();
     let found = caught("exactly_one_terminal", &trace);
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
 }
 
 // ---- never_two_terminals / no_chunk_after_terminal ----
@@ -149,7 +149,7 @@ fn never_two_terminals_catches_a_rerun_answered_twice() {
     let trace = cancelled_then_rerun(b"xyz").error(2_130, "j", 1, "internal").build();
     let found = caught("never_two_terminals", &trace);
     assert_eq!(found.at_us, 2_130_000);
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
 }
 
 /// A chunk after the re-run's terminal frame is caught, though the id was sent twice.
@@ -176,7 +176,7 @@ fn deadline_enforced_catches_a_rerun_past_its_deadline() {
         .build();
     let found = caught("deadline_enforced", &trace);
     assert_eq!(found.at_us, 3_100_000);
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
 }
 
 /// A re-run's deadline runs from its own sending, not the original's.
@@ -223,7 +223,7 @@ fn resent_during_a_pause(decided: bool) -> TraceBuilder {
 #[test]
 fn inbound_while_outbound_blocked_catches_an_ignored_resend() {
     let found = caught("inbound_while_outbound_blocked", &resent_during_a_pause(false).build());
-    assert!(found.detail.starts_with("re-send #1"), "{}", found.detail);
+    assert!(found.detail.starts_with("#0 re-send 1"), "{}", found.detail);
 }
 
 /// A re-send rejected promptly during the pause passes.
@@ -257,7 +257,7 @@ fn never_run_twice_catches_a_rerun_executed_twice() {
         .build();
     let found = caught("never_run_twice", &trace);
     assert!(
-        found.detail.starts_with("re-send #1 executed 2 times"),
+        found.detail.starts_with("#0 re-send 1 executed 2 times"),
         "{}",
         found.detail
     );

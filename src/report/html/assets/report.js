@@ -1,9 +1,11 @@
 // simctl's HTML report: draws the embedded run data (see src/report/html/).
 // One shared time axis in simulated ms on a canvas, a sortable job table,
 // and the latency histograms (histograms.js). No library, no network. When
-// everything is drawn the body gets data-lanes-drawn (the rows drawn) and
-// data-render-ms, which the headless browser check (scripts/html-check.sh)
-// reads.
+// everything is drawn the body gets data-lanes-drawn (the rows drawn),
+// data-render-ms, data-violations (the run's count) and
+// data-violations-drawn (violation markers drawn on the timeline) and
+// data-violations-listed (items of the header's list), which the headless
+// browser check (scripts/html-check.sh) reads.
 "use strict";
 (function () {
   var started = performance.now();
@@ -283,6 +285,7 @@
       var x = Math.round(X(m.at_ms)) + 0.5;
       ctx.strokeStyle = ctx.fillStyle = markerColor(m);
       if (m.kind === "violation") {
+        violationsDrawn += 1;
         ctx.save(); ctx.globalAlpha = 0.35; ctx.setLineDash([2, 3]);
         ctx.beginPath(); ctx.moveTo(x, AXIS_H); ctx.lineTo(x, allHeight); ctx.stroke(); ctx.restore();
         ctx.beginPath(); ctx.moveTo(x, r.y + 3); ctx.lineTo(x - 6, r.y + r.h - 2); ctx.lineTo(x + 6, r.y + r.h - 2); ctx.closePath(); ctx.fill();
@@ -311,7 +314,10 @@
     ctx.textAlign = "left";
   }
 
+  // Violation markers drawn by the last draw (the whole run is in view at first).
+  var violationsDrawn = 0;
   function draw() {
+    violationsDrawn = 0;
     var wrap = document.getElementById("timeline-wrap");
     width = Math.max(600, wrap.clientWidth);
     var height = layout();
@@ -370,6 +376,8 @@
      ["crash", "crash"], ["session", "session"]].forEach(function (p) {
       box.appendChild(el("span", null, [el("i", { style: "background:" + SPAN_COLORS[p[0]] }), p[1]]));
     });
+    box.appendChild(el("span", { cls: "muted", text: "outbound queue: its high water only (the agent reports " +
+      "each new high, never a fall)" }));
   }
 
   function hoverText(x, y) {
@@ -437,7 +445,7 @@
   var flaggedJobs = {};
   (S ? S.violations : []).forEach(function (v) { if (v.job) flaggedJobs[v.job] = true; });
   var SHOWN = [
-    ["job", "job"], ["sub", "sub", 1], ["kind", "kind"], ["conn", "conn", 1], ["model", "model"],
+    ["job", "job"], ["name", "name"], ["kind", "kind"], ["conn", "conn", 1], ["model", "model"],
     ["sent_ms", "sent", 2], ["first_chunk_ms", "first chunk", 2], ["terminal_ms", "terminal", 2],
     ["cancel_ms", "cancel", 2], ["outcome", "outcome"], ["code", "code"], ["chunks", "chunks", 1],
     ["bytes", "bytes", 1], ["tokens_in", "tok in", 1], ["tokens_out", "tok out", 1]
@@ -495,17 +503,18 @@
     filtered = JOBS.rows.filter(function (r) {
       if (outcome && r[col.outcome] !== outcome) return false;
       if (!q) return true;
-      return [r[col.job], r[col.model], r[col.code], r[col.outcome], r[col.kind]].some(function (v) {
+      return [r[col.job], r[col.name], r[col.model], r[col.code], r[col.outcome], r[col.kind]].some(function (v) {
         return v != null && String(v).toLowerCase().indexOf(q) >= 0; });
     });
-    var c = sortBy.c, sign = sortBy.desc ? -1 : 1;
+    // Names sort in record order (`#10` after `#9`, re-sends beside their time).
+    var c = sortBy.c === col.name ? col.sub : sortBy.c, sign = sortBy.desc ? -1 : 1;
     filtered.sort(function (a, b) {
       var x = a[c], y = b[c];
       if (x == null && y == null) return 0; if (x == null) return 1; if (y == null) return -1;
       return (x < y ? -1 : x > y ? 1 : 0) * sign;
     });
     Array.prototype.forEach.call(document.querySelectorAll("#jobs th"), function (th) {
-      var on = col[th.dataset.col] === c;
+      var on = col[th.dataset.col] === sortBy.c;
       th.classList.toggle("sorted", on); th.classList.toggle("desc", on && sortBy.desc);
     });
     var tbody = document.querySelector("#jobs tbody"), frag = document.createDocumentFragment();
@@ -547,6 +556,9 @@
   document.body.dataset.lanesDrawn = String(lanesDrawn);
   document.body.dataset.markers = String(TL.markers.length);
   document.body.dataset.jobRows = String(JOBS.rows.length);
+  document.body.dataset.violations = String(S ? S.violations.length : 0);
+  document.body.dataset.violationsDrawn = String(violationsDrawn);
+  document.body.dataset.violationsListed = String(document.querySelectorAll("ul.violations li").length);
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
   document.body.dataset.errors = String(errors.length);
 })();
