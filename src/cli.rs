@@ -59,9 +59,10 @@ pub enum Command {
 pub struct TraceArgs {
     /// A JSONL trace written by `simctl run --trace`.
     pub file: PathBuf,
-    /// Only submission `N` (`#N` in reports), with the events of its job id
-    /// that name no submission until its id is sent again; or a job id (or its first
-    /// characters): every submission of that id.
+    /// Only submission `#N` as reports name it (the scenario's `job = N`;
+    /// also `'#N re-send K'` or `NrK`, `'malformed K'` or `mK`), with the
+    /// events of its job id that name no submission until its id is sent
+    /// again; or a job id (or its first characters): every submission of that id.
     #[arg(long, value_name = "N|JOB_ID")]
     pub job: Option<String>,
     /// Only the events within `--window` of this simulated time: `21.09s`,
