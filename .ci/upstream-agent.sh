@@ -14,6 +14,7 @@
 #   heartbeat queue_depth 0 with jobs running heartbeat_queue_depth
 #   heartbeat latency/tokens figures zeros    heartbeat_figures_truthful
 #   tokens_emitted carries the byte count     tokens_emitted_matches_backend
+#   request.model overrides the routed model  backend_model_is_routed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ cargo build --release --locked --bin simctl
 code=0
 ./target/release/simctl run \
   scenarios/backpressure.toml scenarios/duplicate-jobs.toml scenarios/malformed-frames.toml \
-  scenarios/backend-faults.toml scenarios/steady-state.toml \
+  scenarios/backend-faults.toml scenarios/steady-state.toml scenarios/routed-model.toml \
   --agent agents/usepod-agent.toml --jobs 3 --live-dir "$out/runs" --json > "$out/report.json" || code=$?
 if [[ $code -ne 1 ]]; then
   echo "upstream-agent: simctl exited $code; a judged failing run exits 1" >&2
@@ -41,7 +42,8 @@ for run in report["runs"]:
     print(f"  {run['scenario']:<18} seed {run['seed']}: " + (", ".join(f"{r} {n}" for r, n in sorted(rules.items())) or "no violation"))
     fired.update(rules)
 wanted = ["deadline_enforced", "reconnects_after_disruption", "never_run_twice", "exactly_one_terminal",
-          "heartbeat_queue_depth", "heartbeat_figures_truthful", "tokens_emitted_matches_backend"]
+          "heartbeat_queue_depth", "heartbeat_figures_truthful", "tokens_emitted_matches_backend",
+          "backend_model_is_routed"]
 missing = [rule for rule in wanted if not fired[rule]]
 if missing:
     print(f"upstream-agent: the harness no longer catches usepod-agent for: {', '.join(missing)}", file=sys.stderr)
