@@ -85,31 +85,41 @@ pub fn parse(payload: &[u8]) -> Option<Event> {
     Some(event)
 }
 
-/// The visits of every JSON value but a map: each is consumed and gives
-/// `$other`.
-macro_rules! other_values {
-    ($other:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($other)
-        }
+/// Visits of the named kinds of value, each giving `$v` (scalars are
+/// consumed by being read).
+macro_rules! give {
+    ($($visit:ident($ty:ty)),* => $v:expr) => {
+        $(fn $visit<E>(self, _: $ty) -> Result<Self::Value, E> {
+            Ok($v)
+        })*
+    };
+}
+
+/// `null` gives `$v`.
+macro_rules! unit {
+    ($v:expr) => {
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($other)
+            Ok($v)
         }
+    };
+}
+
+/// An array is consumed whole and gives `$v`.
+macro_rules! drain_seq {
+    ($v:expr) => {
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($other)
+            Ok($v)
+        }
+    };
+}
+
+/// An object is consumed whole and gives `$v`.
+macro_rules! drain_map {
+    ($v:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($v)
         }
     };
 }
@@ -165,7 +175,9 @@ impl<'de> Visitor<'de> for EventVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    other_values!(Event::default());
+    give!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str) => Event::default());
+    unit!(Event::default());
+    drain_seq!(Event::default());
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Event, A::Error> {
         let mut event = Event::default();
         each_key(map, |key, map| {
@@ -195,28 +207,9 @@ impl<'de> Visitor<'de> for UsageSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a usage object")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Spoiled)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
+    give!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str) => Field::Spoiled);
+    unit!(Field::Absent);
+    drain_seq!(Field::Spoiled);
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut counts = Counts::default();
         each_key(map, |key, map| {
@@ -252,29 +245,10 @@ impl<'de> Visitor<'de> for CountSeed {
     fn visit_u64<E>(self, n: u64) -> Result<Count, E> {
         Ok(Count::Is(n))
     }
-    fn visit_unit<E>(self) -> Result<Count, E> {
-        Ok(Count::Absent)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
-        Ok(Count::Spoiled)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Count, E> {
-        Ok(Count::Spoiled)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Count, E> {
-        Ok(Count::Spoiled)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Count, E> {
-        Ok(Count::Spoiled)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Count::Spoiled)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Count::Spoiled)
-    }
+    give!(visit_bool(bool), visit_i64(i64), visit_f64(f64), visit_str(&str) => Count::Spoiled);
+    unit!(Count::Absent);
+    drain_seq!(Count::Spoiled);
+    drain_map!(Count::Spoiled);
 }
 
 /// `choices`: `null`, an array (read: its first element's content), or
@@ -293,28 +267,9 @@ impl<'de> Visitor<'de> for ChoicesSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a choices array")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Field::Spoiled)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Spoiled)
-    }
+    give!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str) => Field::Spoiled);
+    unit!(Field::Absent);
+    drain_map!(Field::Spoiled);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let content = seq.next_element_seed(Within(&["delta", "content"]))?.unwrap_or(false);
         while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -339,27 +294,11 @@ impl<'de> Visitor<'de> for Within {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
+    give!(visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64) => false);
+    unit!(false);
+    drain_seq!(false);
     fn visit_str<E>(self, text: &str) -> Result<bool, E> {
         Ok(self.0.is_empty() && !text.is_empty())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(false)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
         let Some((first, rest)) = self.0.split_first() else {
