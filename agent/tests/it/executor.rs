@@ -1,16 +1,21 @@
 //! The executor's guarantees, with races made deterministic: current-thread
 //! runtime, paused clock, and explicit gates instead of sleeps and hope.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use provider_agent::backend::BackendError;
+use provider_agent::clock::AnchoredClock;
+use provider_agent::executor::{Executor, ExecutorLimits};
+use provider_agent::observer::NoopObserver;
+use provider_agent::protocol::ErrorCode;
+use provider_agent::stats::Stats;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 
-use crate::fixtures::{ScriptedBackend, Seen, drain, executor, id, job, settle, terminals};
+use crate::fixtures::{ScriptedBackend, Seen, drain, executor, id, job, routes, settle, terminals};
 
 fn data(frame: &serde_json::Value) -> String {
     String::from_utf8(B64.decode(frame["data"].as_str().unwrap()).unwrap()).unwrap()
@@ -303,4 +308,38 @@ async fn panicking_backend_frees_its_slot() {
     let frames = drain(&exec);
     assert_eq!(terminals(&frames).len(), 1);
     assert_eq!(terminals(&frames)[0]["error_code"], "internal");
+}
+
+/// A job that ends in a backend error counts in the heartbeat figures as an
+/// error with its code, not as a completion: `error_rate_60s` and
+/// `last_error_code` describe it, and the latency figures leave it out.
+#[tokio::test(start_paused = true)]
+async fn failed_job_counts_as_an_error_in_the_heartbeat_figures() {
+    let mut backend = ScriptedBackend::new(&["ab"], 10);
+    backend.error = Some(BackendError::BadStatus {
+        status: 401,
+        body: String::new(),
+    });
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let limits = ExecutorLimits {
+        max_concurrent: 1,
+        outbound_queue_bytes_max: 1 << 20,
+        outbound_control_frames_max: 64,
+        outbound_control_bytes_max: 1 << 20,
+    };
+    let exec = Executor::new(
+        routes(&backend).await,
+        limits,
+        stats.clone(),
+        Arc::new(AnchoredClock::new(0)),
+        Arc::new(NoopObserver),
+    );
+    let mut tasks = JoinSet::new();
+    exec.dispatch(job(1, 60_000), Instant::now(), &mut tasks).unwrap();
+    while tasks.join_next().await.is_some() {}
+    assert_eq!(terminals(&drain(&exec))[0]["error_code"], "auth_rejected_by_backend");
+    let snap = stats.lock().unwrap().snapshot(Instant::now());
+    assert_eq!(snap.error_rate_60s, 1.0);
+    assert_eq!(snap.last_error_code, Some(ErrorCode::AuthRejectedByBackend));
+    assert_eq!(snap.p50_latency_ms, 0, "no completion in the window");
 }

@@ -4,6 +4,7 @@
 //! live servers, and the binary's command line.
 
 mod adapter;
+mod board;
 mod cli;
 mod coord;
 mod e2e;

@@ -10,6 +10,7 @@ use provider_agent::identity::Identity;
 use provider_agent::net::{SharedConnector, tls};
 use provider_agent::observer::{AgentEvent, Observer, SharedObserver};
 use provider_agent::provider_id::{MemoryStore, SharedProviderIdStore};
+use provider_agent::session::handshake::INBOUND_MESSAGE_BYTES_MAX;
 use provider_agent::session::{self, SessionCtx, SessionEnd, SessionError};
 use provider_agent::stats::Stats;
 use serde_json::json;
@@ -491,4 +492,32 @@ async fn a_steady_state_handshake_frame_is_logged_by_type_only() {
     assert!(longest <= 2 * HANDSHAKE_ECHO_BYTES_MAX, "a log line of {longest} bytes");
     assert!(!logs.contains("nnnnnnnnnnnnnnnn"), "part of the nonce was logged");
     drop(h.shutdown_tx);
+}
+
+/// An inbound message over `INBOUND_MESSAGE_BYTES_MAX` (16 MiB) is refused
+/// while it is read and ends the session, also when it comes in frames that
+/// are each under the frame bound: the agent never buffers more than its
+/// bound for one message (with tungstenite's defaults it would take 64 MiB).
+#[tokio::test(start_paused = true)]
+async fn an_inbound_message_over_its_bound_ends_the_session() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let backend = ScriptedBackend::new(&[], 0);
+    let h = start(config(1), &backend, 1 << 16);
+    let mut ws = steady(&h).await;
+    let half = INBOUND_MESSAGE_BYTES_MAX / 2 + 1;
+    let first = Frame::message(vec![b'x'; half], OpCode::Data(Data::Text), false);
+    let last = Frame::message(vec![b'x'; half], OpCode::Data(Data::Continue), true);
+    // The agent may drop the connection before the last frame is written.
+    let _ = ws.send(Message::Frame(first)).await;
+    let _ = ws.send(Message::Frame(last)).await;
+    let SessionEnd::Ended { reason } = h.session.await.unwrap() else {
+        panic!("the session ends")
+    };
+    assert!(
+        reason.starts_with("read failed") && reason.contains("too long"),
+        "{reason}"
+    );
 }
