@@ -124,6 +124,18 @@ macro_rules! drain_map {
     };
 }
 
+/// A visitor used as its own seed: it reads whatever JSON value comes.
+macro_rules! seed_visits_any {
+    ($visitor:ty, $value:ty) => {
+        impl<'de> DeserializeSeed<'de> for $visitor {
+            type Value = $value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<$value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
+}
+
 /// Reads the map of `map` key by key, handing the value of each key to
 /// `on_key` (which must consume it) and skipping the rest.
 fn each_key<'de, A: MapAccess<'de>>(
@@ -195,12 +207,7 @@ impl<'de> Visitor<'de> for EventVisitor {
 /// `usage`: `null`, an object of counts, or spoiled.
 struct UsageSeed;
 
-impl<'de> DeserializeSeed<'de> for UsageSeed {
-    type Value = Field<Counts>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_visits_any!(UsageSeed, Field<Counts>);
 
 impl<'de> Visitor<'de> for UsageSeed {
     type Value = Field<Counts>;
@@ -230,12 +237,7 @@ impl<'de> Visitor<'de> for UsageSeed {
 /// One count: a non-negative integer, `null`, or spoiled.
 struct CountSeed;
 
-impl<'de> DeserializeSeed<'de> for CountSeed {
-    type Value = Count;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Count, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_visits_any!(CountSeed, Count);
 
 impl<'de> Visitor<'de> for CountSeed {
     type Value = Count;
@@ -255,12 +257,7 @@ impl<'de> Visitor<'de> for CountSeed {
 /// spoiled.
 struct ChoicesSeed;
 
-impl<'de> DeserializeSeed<'de> for ChoicesSeed {
-    type Value = Field<bool>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_visits_any!(ChoicesSeed, Field<bool>);
 
 impl<'de> Visitor<'de> for ChoicesSeed {
     type Value = Field<bool>;
@@ -282,12 +279,7 @@ impl<'de> Visitor<'de> for ChoicesSeed {
 #[derive(Clone, Copy)]
 struct Within(&'static [&'static str]);
 
-impl<'de> DeserializeSeed<'de> for Within {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_visits_any!(Within, bool);
 
 impl<'de> Visitor<'de> for Within {
     type Value = bool;
