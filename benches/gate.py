@@ -7,10 +7,12 @@ What it gates:
    comparison and chunk size, throughput of the agent's side divided by the
    throughput of its reference in the same group (= reference time / agent
    time, criterion's median point estimate). A ratio fails when it is worse
-   than its baseline by more than its tolerance, which `--update` derives from
-   the run-to-run noise it measures; a failing ratio is re-measured once and
-   judged on the better of the two passes, so one noisy burst on a shared
-   machine cannot fail CI while a real regression fails both times.
+   than its baseline by more than its tolerance: the one `--update` derived
+   from the run-to-run noise it measured, but never less than
+   GATE_TOLERANCE_FLOOR (another machine, another hour) or the ratio's
+   NOISE_FLOOR. A failing ratio is re-measured up to CONFIRM_PASSES_MAX
+   times and judged on the best pass, so a noisy burst or a low mode on a
+   shared machine cannot fail CI while a real regression fails every time.
 2. The outbound-memory figures of `executor_pipeline`'s `outbound_memory`:
    deterministic byte counts, gated exactly, plus the bound itself.
 2b. The session writer's batching (`wss_loopback`'s batching.json): frames
@@ -92,6 +94,34 @@ TOLERANCE_K = 2.0
 TOLERANCE_FLOOR = 0.05
 TOLERANCE_CAP = 0.35
 UPDATE_PASSES = 5
+# Least tolerance the gate applies to any ratio, whatever the baseline file
+# says. `--update` measures the noise of one window on one machine (5 % when
+# five passes agree), and CI runs on another machine at another hour.
+# 8 % keeps the deliberate slowdown failing (one extra copy per chunk costs
+# 10–17 % at 16 B: README, "Deliberate slowdown"); every regression of the
+# kind that matters here (2–9×) is far outside it.
+GATE_TOLERANCE_FLOOR = 0.08
+# Ratios whose noise one `--update` window under-measured, with the least
+# tolerance each keeps: the widest an earlier `--update` gave it, or wider
+# where a later run showed more. Stop 20's CI failed on ratios (2026-12-06)
+# after the 06:52 baseline had shrunk these from the 05:28 baseline's
+# 15/21/13/35/19 % to 5–10 %, because five passes of one quiet window
+# happened to agree. The next morning, on the same code and machine, a first
+# pass read encode/base64/256 −17 % and encode/seed/256 −18 % (two modes
+# ≈ 20 % apart: which one a run lands in is decided outside the code).
+NOISE_FLOOR = {
+    "encode/base64/256": 0.25,
+    "encode/base64/65536": 0.21,
+    "encode/seed/16": 0.13,
+    "encode/seed/256": 0.35,
+    "encode/seed/65536": 0.19,
+}
+# How many confirmation passes a failing ratio gets (each re-runs only the
+# ratios still failing; the verdict is on the best pass). A low mode rarely
+# hits three times in a row; a real regression always does. Measured the
+# same morning: pipeline/bare/4096 read −33 % in a first pass, −2 % in its
+# confirmation.
+CONFIRM_PASSES_MAX = 2
 
 
 @dataclass(frozen=True)
@@ -392,6 +422,13 @@ def target_of(key: str) -> float | None:
 # ---------------------------------------------------------------- judging
 
 
+def gate_tolerance(key: str, stored: float) -> float:
+    """The tolerance the gate applies to ratio `key`: the baseline's, at
+    least the cross-machine floor, the ratio's noise floor and its
+    comparison's load floor."""
+    return max(stored, GATE_TOLERANCE_FLOOR, NOISE_FLOOR.get(key, 0.0), load_floor_of(key))
+
+
 def load_floor_of(key: str) -> float:
     """The load floor of a ratio key (`name/size`): its comparison's, at its size."""
     name, size = key.rsplit("/", 1)
@@ -557,6 +594,14 @@ def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def failing_rows(judged: list[tuple[str, ...]], exact: list[tuple[str, ...]]) -> list[str]:
+    """One line per figure that failed: judged rows end in their verdict,
+    exact rows carry it in their fourth column."""
+    out = [" ".join(str(c) for c in r) for r in judged if str(r[-1]).startswith(("REGRESSED", "FAILED", "CHANGED"))]
+    out += [" ".join(str(c) for c in r) for r in exact if r[3] in ("FAILED", "CHANGED")]
+    return out
+
+
 def print_figures(times: dict) -> None:
     print("\nThroughput in this pass (chunk bytes, decimal MB; chunks/s = bytes/s ÷ chunk size):")
     benches = []
@@ -609,18 +654,28 @@ def gate(confirm: bool, skip_scenarios: bool) -> int:
     missing = sorted(set(base_ratios) - set(now))
     if missing:
         raise GateError(f"no measurement for {missing}")
-    failing = [k for k, b in base_ratios.items() if verdict(b["baseline"], b["tolerance"], now[k]) == "REGRESSED"]
-    second = {}
+    def failing_of(ratios: dict[str, float]) -> list[str]:
+        return [k for k, b in base_ratios.items()
+                if k in ratios and verdict(b["baseline"], gate_tolerance(k, b["tolerance"]), ratios[k]) == "REGRESSED"]
+
+    failing = failing_of(now)
+    # The best value of each ratio over the confirmation passes.
+    second: dict[str, float] = {}
     batch_rows, batch_regressed = check_batching(batching, baseline["batching"])
-    if (failing or batch_regressed) and confirm:
+    for attempt in range(1, CONFIRM_PASSES_MAX + 1 if confirm else 1):
+        if not (failing or batch_regressed):
+            break
         print(f"gate: {len(failing)} ratio(s) beyond tolerance, batching {'regressed' if batch_regressed else 'ok'}; "
-              f"re-measuring once: {failing}")
-        times2, _, batching2 = run_pass(exes, "pass-2-confirm", failing)
-        second = ratios_of(times2)
+              f"confirmation {attempt} of {CONFIRM_PASSES_MAX}: {failing}")
+        times2, _, batching2 = run_pass(exes, f"pass-{attempt + 1}-confirm", failing)
+        for k, v in ratios_of(times2).items():
+            if k in failing:
+                second[k] = max(v, second.get(k, v))
+        failing = failing_of({k: max(now[k], second.get(k, now[k])) for k in failing})
         if batch_regressed:
             # Judged on the better pass, figure by figure, as the ratios are.
-            best = {k: max(v, batching2.get(k, v)) for k, v in batching.items()}
-            batch_rows, batch_regressed = check_batching(best, baseline["batching"])
+            batching = {k: max(v, batching2.get(k, v)) for k, v in batching.items()}
+            batch_rows, batch_regressed = check_batching(batching, baseline["batching"])
     rows = []
     regressed = False
     for key in sorted(now, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
@@ -631,11 +686,12 @@ def gate(confirm: bool, skip_scenarios: bool) -> int:
             rows.append((key, target_s, "-", "-", f"{now[key]:.3f}", "", "new"))
             continue
         best = max(now[key], second.get(key, now[key]))
-        v = verdict(b["baseline"], b["tolerance"], best)
+        tol = gate_tolerance(key, b["tolerance"])
+        v = verdict(b["baseline"], tol, best)
         regressed |= v == "REGRESSED"
         now_s = f"{now[key]:.3f}" + (f" / {second[key]:.3f}" if key in second else "")
         change = f"{(best / b['baseline'] - 1) * 100:+.1f}%"
-        rows.append((key, target_s, f"{b['baseline']:.3f}", f"±{b['tolerance'] * 100:.0f}%", now_s, change, v))
+        rows.append((key, target_s, f"{b['baseline']:.3f}", f"±{tol * 100:.0f}%", now_s, change, v))
     print("\nRatios (agent throughput ÷ reference throughput, same run):")
     print_table(rows, ("ratio", "target", "baseline", "tol", "now", "change", "verdict"))
     print("\nSession writer batching (frames per socket write, counted; the reference sends one write per frame):")
@@ -663,6 +719,11 @@ def gate(confirm: bool, skip_scenarios: bool) -> int:
     print_figures(times)
     exact_failed = any(r[3] in ("FAILED", "CHANGED") for r in mem_rows + scen_rows)
     if regressed or exact_failed:
+        # Repeated last, because CI logs are cut in the middle: the lines
+        # that failed must survive the cut.
+        print("\ngate: what failed:")
+        for r in failing_rows(rows + batch_rows + (scale_rows if "scale" in baseline else []), mem_rows + scen_rows):
+            print(f"  {r}")
         print("\ngate: FAIL" + (" (ratio, batching or scale regression)" if regressed else "") + (" (deterministic figure changed)" if exact_failed else ""))
         print("If the change is intended: scenario figures → `python3 benches/gate.py --update-scenarios`; ratios or")
         print("memory figures → `python3 benches/gate.py --update`; then commit benches/baseline.json with the change.")
@@ -839,6 +900,12 @@ class SelfTest(unittest.TestCase):
         self.assertFalse(re.match(rx, "wss_loopback/writer/2560"))
         self.assertFalse(re.match(rx, "frame_encode/agent/256"))
 
+    def test_gate_tolerance_has_floors(self):
+        self.assertEqual(gate_tolerance("pipeline/bare/16", 0.05), GATE_TOLERANCE_FLOOR)
+        self.assertEqual(gate_tolerance("pipeline/bare/16", 0.30), 0.30)
+        self.assertEqual(gate_tolerance("encode/seed/256", 0.05), NOISE_FLOOR["encode/seed/256"])
+        self.assertEqual(gate_tolerance("writer/flush/16", 0.05), WRITER_LOAD_FLOOR)
+
     def test_load_floor_applies_to_its_comparison_only(self):
         self.assertEqual(load_floor_of("writer/flush/256"), WRITER_LOAD_FLOOR)
         self.assertEqual(load_floor_of("writer/flush/65536"), WRITER_LOAD_FLOOR)
@@ -855,6 +922,15 @@ class SelfTest(unittest.TestCase):
         verdicts = [r[3] for r in check_memory(grown, now)]
         self.assertIn("FAILED", verdicts)  # over budget and not flat
         self.assertIn("CHANGED", verdicts)  # differs from the baseline
+
+    def test_failures_are_listed_again_at_the_end(self):
+        judged = [("writer/flush/256", "-", "4.0", "±10%", "3.1", "-22%", "REGRESSED"),
+                  ("writer/flush/16", "-", "4.4", "±10%", "4.4", "+0%", "ok"),
+                  ("scale/320/judge_share", "0.15", "+35%", "0.25", "+66%", "REGRESSED (≤10% target MISSED)")]
+        exact = [("scenario a@1", "1", "2", "CHANGED"), ("memory/256", "-", "9", "ok")]
+        listed = failing_rows(judged, exact)
+        self.assertEqual(len(listed), 3)
+        self.assertTrue(listed[0].startswith("writer/flush/256") and listed[2].startswith("scenario a@1"))
 
     def test_scenario_figures_are_exact(self):
         base = {"overload@1": {"e2e_ms.p99": 12.5, "chunks": 10}}
