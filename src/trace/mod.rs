@@ -5,6 +5,7 @@
 //! hash makes that cheap to compare and to print.
 
 mod blob;
+mod build;
 mod event;
 pub mod examples;
 pub mod handmade;
