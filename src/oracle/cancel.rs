@@ -56,7 +56,7 @@ fn closes_stream(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> 
                     send.label(),
                     config.bounds.cancel_close_ms
                 );
-                found.push(Violation::new(CLOSES_STREAM.name, Some(&job.job), frame_us, detail));
+                found.push(Violation::new(CLOSES_STREAM.name, Some(&*job.job), frame_us, detail));
                 break;
             }
         }

@@ -126,7 +126,7 @@ fn rejections_seen_from_outside(view: &TraceView, config: &OracleConfig, tally: 
             );
             found.push(Violation::new(
                 OUT_OF_CAPACITY_TRUTHFUL.name,
-                Some(&job.job),
+                Some(&*job.job),
                 first.at_us,
                 detail,
             ));
@@ -211,7 +211,7 @@ fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
             );
             found.push(Violation::new(
                 OUT_OF_CAPACITY_TRUTHFUL.name,
-                Some(&job.job),
+                Some(&*job.job),
                 at_us,
                 detail,
             ));

@@ -153,7 +153,7 @@ fn truthful(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<V
         tally.judge();
         if let Some(why) = untruth(&ctx, job, send, code, first.at_us) {
             let detail = format!("{}: job_error {code}, but {why}", send.label());
-            found.push(Violation::new(TRUTHFUL.name, Some(&job.job), first.at_us, detail));
+            found.push(Violation::new(TRUTHFUL.name, Some(&*job.job), first.at_us, detail));
         }
     }
     found
@@ -226,7 +226,7 @@ fn not_loaded_untruth(view: &TraceView, job: &JobView, send: &JobSend, terminal_
         .iter()
         .filter_map(|&index| view.backend_calls.get(index))
         .find(|call| {
-            call.job.as_deref() == Some(job.job.as_str())
+            call.job.as_deref() == Some(&*job.job)
                 && call.start_us >= send.at_us
                 && next_us.is_none_or(|next| call.start_us < next)
         });

@@ -54,7 +54,7 @@ fn enforced(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<V
                 send.label(),
                 (deadline_us - early.at_us) as f64 / 1e3
             );
-            found.push(Violation::new(ENFORCED.name, Some(&job.job), early.at_us, detail));
+            found.push(Violation::new(ENFORCED.name, Some(&*job.job), early.at_us, detail));
         }
         if let Some(why) = excused(view, send, limit_us) {
             tally.excuse(why);

@@ -402,7 +402,7 @@ fn duration(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> Vec<V
                 send.label(),
                 seen_us as f64 / 1e3
             );
-            found.push(Violation::new(DURATION.name, Some(&job.job), first.at_us, detail));
+            found.push(Violation::new(DURATION.name, Some(&*job.job), first.at_us, detail));
         }
     }
     found

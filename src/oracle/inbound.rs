@@ -54,7 +54,7 @@ fn while_outbound_blocked(view: &TraceView, config: &OracleConfig, tally: &mut T
                 );
                 found.push(Violation::new(
                     WHILE_OUTBOUND_BLOCKED.name,
-                    Some(&job.job),
+                    Some(&*job.job),
                     due_us,
                     detail,
                 ));

@@ -71,7 +71,7 @@ fn done_requires_completed(view: &TraceView, _config: &OracleConfig, tally: &mut
         let detail = format!("{}: job_done, but {what}", send.label());
         found.push(Violation::new(
             DONE_REQUIRES_COMPLETED.name,
-            Some(&job.job),
+            Some(&*job.job),
             first.at_us,
             detail,
         ));
@@ -108,7 +108,12 @@ fn tokens_emitted(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
             send.label(),
             relayed.len()
         );
-        found.push(Violation::new(TOKENS_EMITTED.name, Some(&job.job), first.at_us, detail));
+        found.push(Violation::new(
+            TOKENS_EMITTED.name,
+            Some(&*job.job),
+            first.at_us,
+            detail,
+        ));
     }
     found
 }

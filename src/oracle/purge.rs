@@ -87,7 +87,7 @@ fn purges_queued(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> 
         }
         tally.judge();
         if let Some(detail) = late_excess(send, resume_us) {
-            found.push(Violation::new(PURGES_QUEUED.name, Some(&job.job), resume_us, detail));
+            found.push(Violation::new(PURGES_QUEUED.name, Some(&*job.job), resume_us, detail));
         }
     }
     found

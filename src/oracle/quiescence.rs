@@ -96,7 +96,7 @@ fn settles(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec<V
                 && send.session_lost_us.is_none()
                 && send.cancel_us.is_none()
         })
-        .map(|(job, _)| job.job.as_str())
+        .map(|(job, _)| &*job.job)
         .collect();
     let open_streams = view
         .backend_calls

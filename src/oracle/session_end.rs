@@ -141,7 +141,7 @@ fn by_agent_events(view: &TraceView, bound_us: u64, excuses: &Excuses, tally: &m
         match &event.kind {
             EventKind::AgentSessionStarted { .. } => admitted.clear(),
             EventKind::AgentJobAdmitted { job, .. } => {
-                admitted.insert(job.as_str());
+                admitted.insert(&**job);
             }
             EventKind::AgentSessionEnded { .. } => {
                 let ended_us = event.at_us;
@@ -212,7 +212,7 @@ fn never_run_twice(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) 
         };
         found.push(Violation::new(
             NEVER_RUN_TWICE.name,
-            Some(&job.job),
+            Some(&*job.job),
             second.start_us,
             detail,
         ));

@@ -60,7 +60,7 @@ fn exactly_one(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> V
         tally.judge();
         found.push(Violation::new(
             EXACTLY_ONE.name,
-            Some(&job.job),
+            Some(&*job.job),
             view.end_us,
             format!(
                 "{} (sent at {:.3} s) got no terminal frame by the end of the run",
@@ -81,7 +81,7 @@ fn never_two(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec
                 let first = send.terminals[0].what.error_code().unwrap_or("job_done");
                 found.push(Violation::new(
                     NEVER_TWO.name,
-                    Some(&job.job),
+                    Some(&*job.job),
                     terminal.at_us,
                     format!(
                         "{}: a second terminal frame ({}) after {first}",
@@ -97,7 +97,7 @@ fn never_two(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> Vec
                 terminal.what.error_code().unwrap_or("job_done"),
                 terminal.conn
             );
-            found.push(Violation::new(NEVER_TWO.name, Some(&job.job), terminal.at_us, detail));
+            found.push(Violation::new(NEVER_TWO.name, Some(&*job.job), terminal.at_us, detail));
         }
     }
     found
@@ -129,7 +129,12 @@ fn no_frame_after(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
                     chunk.what
                 )
             };
-            found.push(Violation::new(NO_FRAME_AFTER.name, Some(&job.job), chunk.at_us, detail));
+            found.push(Violation::new(
+                NO_FRAME_AFTER.name,
+                Some(&*job.job),
+                chunk.at_us,
+                detail,
+            ));
         }
         for send in &job.sends {
             let Some(terminal) = send.first_terminal() else {
@@ -142,7 +147,12 @@ fn no_frame_after(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
                     chunk.what,
                     terminal.at_us
                 );
-                found.push(Violation::new(NO_FRAME_AFTER.name, Some(&job.job), chunk.at_us, detail));
+                found.push(Violation::new(
+                    NO_FRAME_AFTER.name,
+                    Some(&*job.job),
+                    chunk.at_us,
+                    detail,
+                ));
             }
         }
     }

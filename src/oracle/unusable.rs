@@ -74,7 +74,7 @@ fn keeps_session(view: &TraceView, config: &OracleConfig, tally: &mut Tally) -> 
             send.conn,
             (closed_us - send.at_us) as f64 / 1e3
         );
-        found.push(Violation::new(KEEPS_SESSION.name, Some(&job.job), closed_us, detail));
+        found.push(Violation::new(KEEPS_SESSION.name, Some(&*job.job), closed_us, detail));
     }
     found
 }

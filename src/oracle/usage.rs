@@ -62,7 +62,7 @@ fn matches_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) 
             );
             found.push(Violation::new(
                 MATCHES_BACKEND.name,
-                Some(&job.job),
+                Some(&*job.job),
                 first.at_us,
                 detail,
             ));

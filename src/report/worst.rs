@@ -22,7 +22,7 @@ pub fn annotate(report: &mut ExpectReport, view: &TraceView, scenario: &Scenario
 
 /// The worst submissions for the `[expect]` key `key`.
 pub fn worst_for(key: &str, view: &TraceView, scenario: &Scenario, metrics: &Metrics) -> Vec<String> {
-    let sends: Vec<(&str, &JobSend)> = view.sends().map(|(job, send)| (job.job.as_str(), send)).collect();
+    let sends: Vec<(&str, &JobSend)> = view.sends().map(|(job, send)| (&*job.job, send)).collect();
     let parts: Vec<&str> = key.split('.').collect();
     match parts.as_slice() {
         ["latency", "ttfc_ms", _] => slowest(&sends, "ttfc", |s| {

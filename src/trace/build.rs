@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use super::blob::Blob;
 use super::event::{Event, EventKind};
 use super::job::{JobSend, JobView, Seen};
+use super::job_id::JobId;
 use super::name::{SubName, submission_names};
 use super::records::{BackendCall, SessionView};
 use super::view::TraceView;
@@ -57,12 +58,12 @@ struct Builder<'e> {
 }
 
 impl<'e> Builder<'e> {
-    fn job_mut(&mut self, job: &'e str) -> &mut JobView {
+    fn job_mut(&mut self, job: &'e JobId) -> &mut JobView {
         let next = self.jobs.len();
-        let index = *self.by_id.entry(job).or_insert(next);
+        let index = *self.by_id.entry(&**job).or_insert(next);
         if index == next {
             self.jobs.push(JobView {
-                job: job.to_owned(),
+                job: job.clone(),
                 ..JobView::default()
             });
         }
@@ -76,8 +77,9 @@ impl<'e> Builder<'e> {
             EventKind::Fault { action, hosts } => self.view.faults.push((at, *action, hosts.clone())),
             EventKind::HostStopped { host, error } => self.view.host_stops.push((at, host.clone(), error.clone())),
             EventKind::CoordinatorFlagged { kind, job, what, .. } => {
-                self.view.coordinator_flags
-                    .push((at, job.clone(), format!("{kind}: {what}")));
+                self.view
+                    .coordinator_flags
+                    .push((at, job.as_deref().map(str::to_owned), format!("{kind}: {what}")));
             }
             EventKind::ReadBlocked { conn, until_us, slow } => {
                 self.view.read_pauses.push((at, *until_us));
@@ -163,7 +165,7 @@ impl<'e> Builder<'e> {
     }
 
     fn add_job(&mut self, at: u64, seq: usize, kind: &'e EventKind) {
-        let Some(job) = kind.job() else { return };
+        let Some(job) = kind.job_id() else { return };
         let view = self.job_mut(job);
         match kind {
             EventKind::JobUndeliverable { sub, kind, .. } => view.undeliverable.push((*sub, *kind)),
@@ -279,7 +281,8 @@ impl<'e> Builder<'e> {
                 view.agent_out_of_capacity += u64::from(code == "out_of_capacity");
             }
             EventKind::AgentSlotFreed { job, .. } => {
-                self.view.agent_freed_by_job
+                self.view
+                    .agent_freed_by_job
                     .entry(job.clone())
                     .or_default()
                     .push(event.at_us);

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::blob::Blob;
+use super::job_id::JobId;
 
 /// One timestamped event of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -179,7 +180,7 @@ pub enum EventKind {
     /// carries the submission the coordinator attributed it to (see
     /// mock-coordinator/README.md, "Attribution").
     JobSent {
-        job: String,
+        job: JobId,
         sub: u64,
         conn: u64,
         model: String,
@@ -198,7 +199,7 @@ pub enum EventKind {
     /// Submission `sub` came due while no session existed (or its
     /// connection ended before it was written); it was never sent.
     JobUndeliverable {
-        job: String,
+        job: JobId,
         sub: u64,
         kind: JobKind,
         /// As for [`EventKind::JobSent`].
@@ -209,31 +210,31 @@ pub enum EventKind {
     /// `subs` (a cancel names only an id: the one it was sent for and every
     /// one of the id on `conn` still awaiting frames). Empty when every one
     /// of them had already been cancelled before.
-    CancelSent { job: String, conn: u64, subs: Vec<u64> },
+    CancelSent { job: JobId, conn: u64, subs: Vec<u64> },
     /// A `job_chunk` frame was read; `sub` is the submission it belongs to,
     /// `None` when the coordinator attributed it to none (after the
     /// terminal frame, another connection's job, an unknown id).
     Chunk {
-        job: String,
+        job: JobId,
         sub: Option<u64>,
         conn: u64,
         len: u64,
     },
     /// A terminal frame was read; `sub` as for [`EventKind::Chunk`].
     TerminalReceived {
-        job: String,
+        job: JobId,
         sub: Option<u64>,
         conn: u64,
         terminal: Terminal,
     },
     /// Submission `sub`'s connection ended while it was in flight.
-    JobSessionLost { job: String, sub: u64, conn: u64 },
+    JobSessionLost { job: JobId, sub: u64, conn: u64 },
     /// Cancelled submission `sub` (no terminal frame) stopped receiving
     /// frames: a later submission of its id was written on its connection.
-    JobSuperseded { job: String, sub: u64 },
+    JobSuperseded { job: JobId, sub: u64 },
     /// The bytes the coordinator reassembled for submission `sub` (at its
     /// last chunk).
-    JobBytes { job: String, sub: u64, bytes: Blob },
+    JobBytes { job: JobId, sub: u64, bytes: Blob },
     /// A `heartbeat` frame was read.
     Heartbeat {
         conn: u64,
@@ -246,7 +247,7 @@ pub enum EventKind {
     CoordinatorFlagged {
         conn: u64,
         kind: String,
-        job: Option<String>,
+        job: Option<JobId>,
         what: String,
     },
     /// A scripted coordinator action that could not be carried out.
@@ -257,7 +258,7 @@ pub enum EventKind {
     BackendRequest {
         backend: String,
         request: u64,
-        job: Option<String>,
+        job: Option<JobId>,
         method: String,
         path: String,
         model: Option<String>,
@@ -267,7 +268,7 @@ pub enum EventKind {
     BackendEnd {
         backend: String,
         request: u64,
-        job: Option<String>,
+        job: Option<JobId>,
         status: u16,
         tokens_written: u64,
         end: String,
@@ -283,14 +284,14 @@ pub enum EventKind {
     /// submission the harness matched the decision to (see
     /// `world::agent_subs`), `None` when none fits.
     AgentJobAdmitted {
-        job: String,
+        job: JobId,
         sub: Option<u64>,
         in_flight: u64,
     },
     /// A job was rejected without taking a slot; `sub` as for
     /// [`EventKind::AgentJobAdmitted`].
     AgentJobRejected {
-        job: String,
+        job: JobId,
         sub: Option<u64>,
         code: String,
         in_flight: u64,
@@ -300,7 +301,7 @@ pub enum EventKind {
     /// `why` is what freed it, as the harness reads the trace: one of
     /// [`FREED_WHY`].
     AgentSlotFreed {
-        job: String,
+        job: JobId,
         sub: Option<u64>,
         in_flight: u64,
         cancelled: bool,
@@ -388,6 +389,11 @@ impl EventKind {
 
     /// The job this event concerns, if any.
     pub fn job(&self) -> Option<&str> {
+        self.job_id().map(|job| &**job)
+    }
+
+    /// [`EventKind::job`] as the shared id the event holds.
+    pub fn job_id(&self) -> Option<&JobId> {
         match self {
             Self::JobSent { job, .. }
             | Self::JobUndeliverable { job, .. }
@@ -400,7 +406,7 @@ impl EventKind {
             | Self::AgentJobAdmitted { job, .. }
             | Self::AgentJobRejected { job, .. }
             | Self::AgentSlotFreed { job, .. } => Some(job),
-            Self::BackendRequest { job, .. } | Self::BackendEnd { job, .. } => job.as_deref(),
+            Self::BackendRequest { job, .. } | Self::BackendEnd { job, .. } => job.as_ref(),
             _ => None,
         }
     }

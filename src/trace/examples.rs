@@ -5,7 +5,7 @@ use super::{Blob, EventKind, FaultAction, HeartbeatFigures, JobKind, Phase, Term
 
 /// One event of every kind, in [`super::EVENT_KINDS`] order.
 pub fn every_event_kind() -> Vec<EventKind> {
-    let job = || "6f1c2d7e-3b1a-4c5d-8e9f-0a1b2c3d4e5f".to_owned();
+    let job = || crate::trace::JobId::from("6f1c2d7e-3b1a-4c5d-8e9f-0a1b2c3d4e5f");
     vec![
         EventKind::Phase { phase: Phase::Scripted },
         EventKind::Fault {

@@ -101,7 +101,7 @@ impl TraceBuilder {
             if state.conn == conn && state.awaits_frames() {
                 state.lost = true;
                 lost.push(EventKind::JobSessionLost {
-                    job: state.job.clone(),
+                    job: state.job.as_str().into(),
                     sub: sub as u64,
                     conn,
                 });
@@ -453,7 +453,7 @@ impl TraceBuilder {
     /// bytes.
     pub fn build(mut self) -> Trace {
         for (sub, (at_us, bytes)) in std::mem::take(&mut self.reassembled) {
-            let job = self.subs[sub as usize].job.clone();
+            let job = self.subs[sub as usize].job.as_str().into();
             self.events.push(Event::new(
                 at_us,
                 EventKind::JobBytes {

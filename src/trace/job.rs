@@ -3,6 +3,7 @@
 
 use super::blob::Blob;
 use super::event::{JobKind, Terminal};
+use super::job_id::JobId;
 use super::name::SubName;
 
 /// The `error_code`s the agent answers at admission, before any backend is
@@ -125,7 +126,7 @@ pub struct Seen<T> {
 /// Everything the coordinator saw of one job id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobView {
-    pub job: String,
+    pub job: JobId,
     /// Every submission written with this id, in write order.
     pub sends: Vec<JobSend>,
     /// `(sub, kind)` of submissions that were never written.

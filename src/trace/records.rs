@@ -4,6 +4,7 @@
 use super::blob::Blob;
 use super::event::HeartbeatFigures;
 use super::job::Seen;
+use super::job_id::JobId;
 
 /// One coordinator connection.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -29,7 +30,7 @@ pub struct SessionView {
 pub struct BackendCall {
     pub backend: String,
     pub request: u64,
-    pub job: Option<String>,
+    pub job: Option<JobId>,
     pub method: String,
     pub path: String,
     /// The `model` of the request's body, when it had one.

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use super::event::{Event, FaultAction, Phase};
 use super::job::{JobSend, JobView};
+use super::job_id::JobId;
 use super::records::{BackendCall, SessionView};
 
 /// The indexed trace.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraceView {
-    pub jobs: BTreeMap<String, JobView>,
+    pub jobs: BTreeMap<JobId, JobView>,
     pub sessions: BTreeMap<u64, SessionView>,
     pub backend_calls: Vec<BackendCall>,
     /// `(from_us, until_us)` of every window in which the coordinator held
@@ -45,11 +46,11 @@ pub struct TraceView {
     pub unpaired_executions: Vec<usize>,
     /// Job id → indexes into `backend_calls` of the executions naming it,
     /// in start order (so a rule looks a job's executions up, never scans).
-    pub executions_by_job: BTreeMap<String, Vec<usize>>,
+    pub executions_by_job: BTreeMap<JobId, Vec<usize>>,
     /// Job id → when the agent freed a slot held by that id, in order
     /// (kept apart from `jobs`: a release names an id the coordinator may
     /// never have sent).
-    pub agent_freed_by_job: BTreeMap<String, Vec<u64>>,
+    pub agent_freed_by_job: BTreeMap<JobId, Vec<u64>>,
     /// `(backend, request)` → index into `backend_calls` of the latest
     /// request so numbered: where its end event lands.
     pub calls_by_request: BTreeMap<(String, u64), usize>,
@@ -94,15 +95,14 @@ impl TraceView {
             .iter()
             .filter_map(|&index| self.backend_calls.get(index))
     }
-
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Blob, EventKind};
     use crate::trace::JobKind;
     use crate::trace::handmade::TraceBuilder;
+    use crate::trace::{Blob, EventKind};
 
     /// Read pauses count only where they overlap the asked span.
     #[test]

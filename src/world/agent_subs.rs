@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::trace::{Event, EventKind, Terminal};
+use crate::trace::{Event, EventKind, JobId, Terminal};
 
 /// The code a deadline cut must carry.
 const DEADLINE_CODE: &str = "backend_timeout";
@@ -38,9 +38,9 @@ struct SubFacts {
 pub fn attribute(events: &mut [Event]) {
     let facts = facts_of(events);
     // Per job id: submissions written and not yet decided, in write order.
-    let mut waiting: BTreeMap<String, VecDeque<u64>> = BTreeMap::new();
+    let mut waiting: BTreeMap<JobId, VecDeque<u64>> = BTreeMap::new();
     // Per job id: the submission holding the agent's slot.
-    let mut holding: BTreeMap<String, u64> = BTreeMap::new();
+    let mut holding: BTreeMap<JobId, u64> = BTreeMap::new();
     for event in events.iter_mut() {
         let at_us = event.at_us;
         match &mut event.kind {
@@ -59,7 +59,7 @@ pub fn attribute(events: &mut [Event]) {
                 why,
                 ..
             } => {
-                *sub = holding.remove(job.as_str());
+                *sub = holding.remove(&**job);
                 *why = freed_why(sub.and_then(|s| facts.get(&s)), *cancelled, at_us);
             }
             _ => {}
@@ -107,7 +107,7 @@ fn facts_of(events: &[Event]) -> BTreeMap<u64, SubFacts> {
 /// Takes the oldest waiting submission of `job` that the agent can have
 /// read by `at_us`.
 fn decide(
-    waiting: &mut BTreeMap<String, VecDeque<u64>>,
+    waiting: &mut BTreeMap<JobId, VecDeque<u64>>,
     facts: &BTreeMap<u64, SubFacts>,
     job: &str,
     at_us: u64,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::agent_subs;
 use super::frames::{Attribution, frame_event};
-use crate::trace::{Blob, Event, EventKind, JobKind, Source, Trace};
+use crate::trace::{Blob, Event, EventKind, JobId, JobIds, JobKind, Source, Trace};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
 /// frame omits the field.
@@ -38,15 +38,17 @@ pub struct Records<'a> {
 /// reassembled for a job share the backend's body wherever they are a
 /// prefix of it (see [`Blob::share_prefix`]).
 pub fn trace_of(records: Records<'_>) -> Trace {
+    // Every job id of the trace, one allocation each, shared by its events.
+    let mut ids = JobIds::default();
     let backend: Vec<Event> = records
         .backends
         .iter()
         .flat_map(|recorder| recorder.take_records())
-        .flat_map(backend_events)
+        .flat_map(|record| backend_events(record, &mut ids))
         .collect();
     let bodies = bodies_by_job(&backend);
     let frames_dropped = records.log.frames_dropped;
-    let coordinator = coordinator_events(records.log, records.end_us, &bodies);
+    let coordinator = coordinator_events(records.log, records.end_us, &bodies, &mut ids);
     drop(bodies);
     let mut tagged: Vec<(Source, Event)> =
         Vec::with_capacity(records.world.len() + 2 + coordinator.len() + backend.len() + records.agent.len());
@@ -68,7 +70,7 @@ pub fn trace_of(records: Records<'_>) -> Trace {
         records
             .agent
             .into_iter()
-            .map(|(at, e)| (Source::Agent, Event::new(at, agent_event(e)))),
+            .map(|(at, e)| (Source::Agent, Event::new(at, agent_event(e, &mut ids)))),
     );
     let mut trace = Trace::merge(tagged);
     agent_subs::attribute(&mut trace.events);
@@ -83,22 +85,27 @@ fn bodies_by_job(backend: &[Event]) -> BTreeMap<&str, Vec<&Blob>> {
             job: Some(job), body, ..
         } = &event.kind
         {
-            bodies.entry(job.as_str()).or_default().push(body);
+            bodies.entry(&**job).or_default().push(body);
         }
     }
     bodies
 }
 
 /// A job's id in the trace; malformed frames without one get a stand-in.
-fn trace_job_id(job: &JobRecord) -> String {
+fn trace_job_id(job: &JobRecord, ids: &mut JobIds) -> JobId {
     if job.job_id.is_empty() {
-        format!("malformed#{}", job.index)
+        ids.intern(&format!("malformed#{}", job.index))
     } else {
-        job.job_id.clone()
+        ids.intern(&job.job_id)
     }
 }
 
-fn coordinator_events(mut log: LogSnapshot, end_us: u64, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<Event> {
+fn coordinator_events(
+    mut log: LogSnapshot,
+    end_us: u64,
+    bodies: &BTreeMap<&str, Vec<&Blob>>,
+    ids: &mut JobIds,
+) -> Vec<Event> {
     let mut events = Vec::new();
     for session in &log.sessions {
         events.push(Event::new(
@@ -119,7 +126,9 @@ fn coordinator_events(mut log: LogSnapshot, end_us: u64, bodies: &BTreeMap<&str,
             ));
         }
     }
-    events.extend(log.jobs.iter_mut().flat_map(|job| job_events(job, bodies)));
+    for job in &mut log.jobs {
+        events.extend(job_events(job, bodies, ids));
+    }
     for window in &log.read_windows {
         let slow = matches!(window.block, ReadBlock::Slow { .. });
         let until_us = window.end_us.unwrap_or(end_us);
@@ -133,7 +142,7 @@ fn coordinator_events(mut log: LogSnapshot, end_us: u64, bodies: &BTreeMap<&str,
         ));
     }
     for v in &log.violations {
-        let (kind, job) = (json_text(&v.kind), v.job_id.clone());
+        let (kind, job) = (json_text(&v.kind), v.job_id.as_deref().map(|id| ids.intern(id)));
         events.push(Event::new(
             v.at_us,
             EventKind::CoordinatorFlagged {
@@ -153,7 +162,7 @@ fn coordinator_events(mut log: LogSnapshot, end_us: u64, bodies: &BTreeMap<&str,
     events.extend(
         log.frames
             .iter()
-            .filter_map(|frame| frame_event(frame, &mut attribution)),
+            .filter_map(|frame| frame_event(frame, &mut attribution, ids)),
     );
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
@@ -174,8 +183,8 @@ fn is_read(kind: &EventKind) -> bool {
 }
 
 /// A job's events; its reassembled bytes move into the trace.
-fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<Event> {
-    let id = trace_job_id(job);
+fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mut JobIds) -> Vec<Event> {
+    let id = trace_job_id(job, ids);
     let sub = job.index as u64;
     let mut events = Vec::new();
     let kind = match job.kind {
@@ -231,7 +240,7 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>) -> Vec<E
         ));
     }
     if let Some(last) = job.chunks.last() {
-        let candidates = bodies.get(id.as_str()).into_iter().flatten().copied();
+        let candidates = bodies.get(&*id).into_iter().flatten().copied();
         let bytes = Blob::share_prefix(std::mem::take(&mut job.bytes), candidates);
         events.push(Event::new(last.at_us, EventKind::JobBytes { job: id, sub, bytes }));
     }
@@ -267,13 +276,14 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn backend_events(record: RequestRecord) -> Vec<Event> {
+fn backend_events(record: RequestRecord, ids: &mut JobIds) -> Vec<Event> {
+    let job = record.job_id.as_deref().map(|id| ids.intern(id));
     let mut events = vec![Event::new(
         record.arrival_us,
         EventKind::BackendRequest {
             backend: record.backend.clone(),
             request: record.request_id,
-            job: record.job_id.clone(),
+            job: job.clone(),
             method: record.method,
             path: record.path,
             model: record.model,
@@ -292,7 +302,7 @@ fn backend_events(record: RequestRecord) -> Vec<Event> {
             EventKind::BackendEnd {
                 backend: record.backend,
                 request: record.request_id,
-                job: record.job_id,
+                job,
                 status: record.status,
                 tokens_written: record.tokens_written,
                 end,
@@ -303,13 +313,21 @@ fn backend_events(record: RequestRecord) -> Vec<Event> {
     events
 }
 
-fn agent_event(event: AgentEvent) -> EventKind {
+fn agent_event(event: AgentEvent, ids: &mut JobIds) -> EventKind {
+    // The id written into one reused buffer, so a known id costs no allocation.
+    let mut text = String::new();
+    let mut job = |id: &dyn std::fmt::Display| {
+        use std::fmt::Write as _;
+        text.clear();
+        let _ = write!(text, "{id}");
+        ids.intern(&text)
+    };
     let count = |n: usize| n as u64;
     match event {
         AgentEvent::SessionStarted { session } => EventKind::AgentSessionStarted { session },
         AgentEvent::SessionEnded { session, reason } => EventKind::AgentSessionEnded { session, reason },
         AgentEvent::JobAdmitted { job_id, in_flight } => EventKind::AgentJobAdmitted {
-            job: job_id.to_string(),
+            job: job(&job_id),
             sub: None,
             in_flight: count(in_flight),
         },
@@ -318,7 +336,7 @@ fn agent_event(event: AgentEvent) -> EventKind {
             code,
             in_flight,
         } => EventKind::AgentJobRejected {
-            job: job_id.to_string(),
+            job: job(&job_id),
             sub: None,
             code: code.as_str().to_owned(),
             in_flight: count(in_flight),
@@ -328,7 +346,7 @@ fn agent_event(event: AgentEvent) -> EventKind {
             in_flight,
             cancelled,
         } => EventKind::AgentSlotFreed {
-            job: job_id.to_string(),
+            job: job(&job_id),
             sub: None,
             in_flight: count(in_flight),
             cancelled,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use mock_coordinator::{Dir, FrameRecord, JobRecord, Terminal as CoordTerminal, TerminalRecord};
 use serde_json::Value;
 
-use crate::trace::{Event, EventKind, HeartbeatFigures, Terminal};
+use crate::trace::{Event, EventKind, HeartbeatFigures, JobIds, Terminal};
 
 /// What frame matching needs of one submission's record.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -126,11 +126,11 @@ impl Attribution {
 }
 
 /// The trace event of one frame, for the frames the oracle reads in order.
-pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution) -> Option<Event> {
+pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, ids: &mut JobIds) -> Option<Event> {
     let conn = frame.conn;
     let kind = match (frame.dir, frame.kind.as_str()) {
         (Dir::Out, "job_cancel") => {
-            let job = frame.job_id.clone()?;
+            let job = ids.intern(frame.job_id.as_deref()?);
             EventKind::CancelSent {
                 subs: attribution.cancel(&job, conn, frame.at_us),
                 job,
@@ -138,7 +138,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution) ->
             }
         }
         (Dir::In, "job_chunk") => {
-            let job = frame.job_id.clone()?;
+            let job = ids.intern(frame.job_id.as_deref()?);
             // A chunk whose data did not decode is recorded on no
             // submission (and flagged by the coordinator).
             let len = frame.data_len;
@@ -151,7 +151,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution) ->
         }
         (Dir::In, "job_done" | "job_error") => {
             let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
-            let job = frame.job_id.clone()?;
+            let job = ids.intern(frame.job_id.as_deref()?);
             let terminal = terminal_of(&text);
             EventKind::TerminalReceived {
                 sub: attribution.terminal(&job, conn, frame.at_us, &terminal),
