@@ -195,7 +195,14 @@ impl Metrics {
     }
 
     fn bump(&mut self, key: &str) {
-        *self.outcomes.entry(key.to_owned()).or_default() += 1;
+        // Every outcome key is already present (see `of`): count without
+        // allocating an owned key per submission.
+        match self.outcomes.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                self.outcomes.insert(key.to_owned(), 1);
+            }
+        }
     }
 
     fn count(&mut self, send: &JobSend) {
@@ -213,7 +220,12 @@ impl Metrics {
             JobKind::Invalid | JobKind::Malformed => self.bump("malformed"),
         }
         if let Some(code) = send.first_terminal().and_then(|t| t.what.error_code()) {
-            *self.error_codes.entry(code.to_owned()).or_default() += 1;
+            match self.error_codes.get_mut(code) {
+                Some(count) => *count += 1,
+                None => {
+                    self.error_codes.insert(code.to_owned(), 1);
+                }
+            }
         }
     }
 }

@@ -36,13 +36,13 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tal
         .or(send.chunks.last().map(|c| c.at_us))
         .unwrap_or(0);
     let done = send.is_done();
-    let label = send.label();
+    // The label is written only for a violation (most submissions have none).
     let mut flag = |detail: String| {
         found.push(Violation::new(
             MATCH_BACKEND.name,
             Some(job),
             at_us,
-            format!("{label}: {detail}"),
+            format!("{}: {detail}", send.label()),
         ))
     };
     if calls.len() > 1 {

@@ -130,10 +130,12 @@ fn check_terminal(
     limit_us: u64,
     found: &mut Vec<Violation>,
 ) {
-    let label = send.label();
+    // The label is written only for a violation (most submissions have none).
+    let label = || send.label();
     let Some(terminal) = send.first_terminal() else {
         let detail = format!(
-            "{label}: no terminal frame within {:.1} ms past the deadline (slack, plus time the coordinator could not read): none came at all",
+            "{}: no terminal frame within {:.1} ms past the deadline (slack, plus time the coordinator could not read): none came at all",
+            label(),
             limit_us.saturating_sub(deadline_us) as f64 / 1e3
         );
         found.push(Violation::new(ENFORCED.name, Some(job), limit_us, detail));
@@ -142,7 +144,8 @@ fn check_terminal(
     if terminal.at_us > limit_us {
         let late_ms = (terminal.at_us - deadline_us) as f64 / 1e3;
         let detail = format!(
-            "{label}: terminal frame arrived {late_ms:.1} ms after the deadline, allowed {:.1} ms",
+            "{}: terminal frame arrived {late_ms:.1} ms after the deadline, allowed {:.1} ms",
+            label(),
             limit_us.saturating_sub(deadline_us) as f64 / 1e3
         );
         found.push(Violation::new(ENFORCED.name, Some(job), terminal.at_us, detail));
@@ -166,7 +169,8 @@ fn check_terminal(
             Terminal::Error { code, .. } => code,
         };
         let detail = format!(
-            "{label}: the backend was still streaming when the deadline passed, yet it ended with {what}, not {TIMEOUT_CODE}"
+            "{}: the backend was still streaming when the deadline passed, yet it ended with {what}, not {TIMEOUT_CODE}",
+            label()
         );
         found.push(Violation::new(ENFORCED.name, Some(job), terminal.at_us, detail));
     }

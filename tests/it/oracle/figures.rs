@@ -178,3 +178,47 @@ fn done_duration_catches_an_untrue_duration() {
     caught("done_duration_truthful", &job(400));
     passes("done_duration_truthful", &job(300));
 }
+
+/// One job of 100 ms whose `job_done` says 1 output token while 3 content
+/// events were relayed: its rate may be 10/s or 30/s.
+fn relayed_more_than_reported(tokens_per_sec_p50: f64) -> simctl::trace::Trace {
+    let body = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n".repeat(3);
+    let terminal = Terminal::Done {
+        tokens_in: 0,
+        tokens_out: 1,
+        duration_ms: 100,
+    };
+    let figures = HeartbeatFigures {
+        tokens_per_sec_p50: Some(tokens_per_sec_p50),
+        p50_latency_ms: Some(100.0),
+        p95_latency_ms: Some(100.0),
+        error_rate_60s: Some(0.0),
+        last_error_code: None,
+    };
+    TraceBuilder::new()
+        .session(0, 1)
+        .job(10, "j", 1, 60_000)
+        .backend(11, Some(110), "j", &body, "completed")
+        .chunk(12, "j", 1, &body)
+        .terminal(111, "j", 1, terminal)
+        .heartbeat_figures(1_000, 1, 0, figures)
+        .build()
+}
+
+/// A tokens/s figure built from the relayed tokens passes: the rule's
+/// first pass (the job_done's own count only) disagrees, and its second,
+/// counting the relayed events, decides.
+#[test]
+fn heartbeat_rate_from_relayed_tokens_passes() {
+    passes("heartbeat_figures_truthful", &relayed_more_than_reported(30.0));
+    passes("heartbeat_figures_truthful", &relayed_more_than_reported(10.0));
+}
+
+/// A tokens/s figure outside both counts is caught once, with the range
+/// the relayed tokens allow.
+#[test]
+fn heartbeat_rate_beyond_relayed_tokens_is_caught_with_their_range() {
+    let found = super::check("heartbeat_figures_truthful", &relayed_more_than_reported(50.0));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].detail.contains("allow 10..=30"), "{found:?}");
+}
