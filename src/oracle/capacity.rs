@@ -64,10 +64,10 @@ fn out_of_capacity_truthful(view: &TraceView, config: &OracleConfig, tally: &mut
             EventKind::AgentJobRejected {
                 job, code, in_flight, ..
             } => {
-                if code == "out_of_capacity" {
+                if &**code == "out_of_capacity" {
                     tally.judge();
                 }
-                if code == "out_of_capacity" && taken < config.max_concurrent {
+                if &**code == "out_of_capacity" && taken < config.max_concurrent {
                     let detail = format!(
                         "rejected out_of_capacity while only {taken} of {} slots were taken",
                         config.max_concurrent

@@ -206,11 +206,11 @@ fn id_may_be_live(job: &JobView, send: &JobSend) -> bool {
 fn listed(view: &TraceView, send: &JobSend, terminal_us: u64) -> Option<bool> {
     let capabilities = &view.sessions.get(&send.conn)?.capabilities;
     let in_force = capabilities.iter().rposition(|(at, _)| *at <= send.at_us).unwrap_or(0);
-    let listed = capabilities.get(in_force)?.1.contains(&send.model);
+    let listed = capabilities.get(in_force)?.1.iter().any(|m| **m == *send.model);
     let changed = capabilities[in_force + 1..]
         .iter()
         .take_while(|(at, _)| *at < terminal_us)
-        .any(|(_, models)| models.contains(&send.model) != listed);
+        .any(|(_, models)| models.iter().any(|m| **m == *send.model) != listed);
     (!changed).then_some(listed)
 }
 

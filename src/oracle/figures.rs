@@ -44,7 +44,7 @@ use self::index::Index;
 use super::usage::relayed_tokens;
 use super::windows::{AGENT_HOST, Windows, all_disruptions};
 use super::{OracleConfig, Rule, Tally, Violation};
-use crate::trace::{FaultAction, HeartbeatFigures, JobKind, JobSend, Terminal, TraceView};
+use crate::trace::{FaultAction, HeartbeatFigures, JobKind, JobSend, Name, Terminal, TraceView};
 
 /// Heartbeat figures are truthful.
 pub const FIGURES: Rule = Rule {
@@ -78,7 +78,7 @@ enum Outcome {
     /// `job_done`: its latency and tokens-per-second, each a range.
     Done { latency_ms: Range, rate: Range },
     /// `job_error`, with its code.
-    Error { code: String },
+    Error { code: Name },
     /// Cancelled or lost without a terminal frame: anything, or nothing.
     Unknown,
 }

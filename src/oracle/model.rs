@@ -38,7 +38,7 @@ fn routed_model(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -> 
             .unwrap_or_default()
             .iter()
             .filter(|send| send.at_us <= call.start_us)
-            .map(|send| send.model.as_str())
+            .map(|send| &*send.model)
             .collect();
         if routed.is_empty() {
             tally.excuse("no job frame of its id was written before it");

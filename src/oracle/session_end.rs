@@ -71,7 +71,7 @@ impl Excuses {
         let backend_cut = self
             .backends
             .iter()
-            .any(|(a, b, what)| *a <= to_us && *b >= from_us && what.split([' ', '/']).any(|h| h == call.backend));
+            .any(|(a, b, what)| *a <= to_us && *b >= from_us && what.split([' ', '/']).any(|h| h == &*call.backend));
         if self.agent_crashes.overlaps(call.start_us, to_us) {
             Some("the agent crashed")
         } else if backend_cut {

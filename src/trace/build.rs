@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use super::blob::Blob;
 use super::event::{Event, EventKind};
 use super::job::{JobSend, JobView, Seen};
-use super::job_id::JobId;
 use super::name::{SubName, submission_names};
 use super::records::{BackendCall, SessionView};
+use super::shared::JobId;
 use super::view::TraceView;
 
 /// Indexes `events` (in trace order).
@@ -278,7 +278,7 @@ impl<'e> Builder<'e> {
             EventKind::AgentJobRejected { job, code, .. } => {
                 let view = self.job_mut(job);
                 view.agent_decisions_us.push(event.at_us);
-                view.agent_out_of_capacity += u64::from(code == "out_of_capacity");
+                view.agent_out_of_capacity += u64::from(&**code == "out_of_capacity");
             }
             EventKind::AgentSlotFreed { job, .. } => {
                 self.view

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::blob::Blob;
-use super::job_id::JobId;
+use super::shared::{JobId, Name};
 
 /// One timestamped event of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -104,7 +104,7 @@ pub enum Terminal {
     },
     /// `job_error`.
     Error {
-        code: String,
+        code: Name,
         tokens_emitted: u64,
         bytes_emitted: Option<u64>,
     },
@@ -183,7 +183,7 @@ pub enum EventKind {
         job: JobId,
         sub: u64,
         conn: u64,
-        model: String,
+        model: Name,
         deadline_ms: u64,
         kind: JobKind,
         /// Re-sends only: every earlier submission of the id had ended for
@@ -256,22 +256,22 @@ pub enum EventKind {
     // ---- the backends' records ----
     /// A request reached a backend.
     BackendRequest {
-        backend: String,
+        backend: Name,
         request: u64,
         job: Option<JobId>,
-        method: String,
-        path: String,
-        model: Option<String>,
+        method: Name,
+        path: Name,
+        model: Option<Name>,
         stream: bool,
     },
     /// A backend request ended; `body` is every byte the backend wrote.
     BackendEnd {
-        backend: String,
+        backend: Name,
         request: u64,
         job: Option<JobId>,
         status: u16,
         tokens_written: u64,
-        end: String,
+        end: Name,
         body: Blob,
     },
 
@@ -293,7 +293,7 @@ pub enum EventKind {
     AgentJobRejected {
         job: JobId,
         sub: Option<u64>,
-        code: String,
+        code: Name,
         in_flight: u64,
     },
     /// A job released its slot. `sub` is the submission that took it;
@@ -305,7 +305,7 @@ pub enum EventKind {
         sub: Option<u64>,
         in_flight: u64,
         cancelled: bool,
-        why: String,
+        why: Name,
     },
     /// Outbound bytes queued but not yet handed to the socket.
     AgentOutboundQueued { bytes: u64, frames: u64 },

@@ -404,7 +404,7 @@ impl TraceBuilder {
             } = &mut event.kind
                 && *r == request
             {
-                *m = model.map(str::to_owned);
+                *m = model.map(Into::into);
             }
         }
         self

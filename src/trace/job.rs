@@ -3,8 +3,8 @@
 
 use super::blob::Blob;
 use super::event::{JobKind, Terminal};
-use super::job_id::JobId;
 use super::name::SubName;
+use super::shared::{JobId, Name};
 
 /// The `error_code`s the agent answers at admission, before any backend is
 /// contacted: a submission answered with one of them (and nothing else)
@@ -27,7 +27,7 @@ pub struct JobSend {
     /// Index of the event in the trace (orders events of one instant).
     pub seq: usize,
     pub conn: u64,
-    pub model: String,
+    pub model: Name,
     pub deadline_ms: u64,
     pub kind: JobKind,
     /// Re-sends: whether the id was free for the agent when this was written.

@@ -10,10 +10,10 @@ mod event;
 pub mod examples;
 pub mod handmade;
 mod job;
-mod job_id;
 pub mod name;
 mod pairing;
 mod records;
+mod shared;
 mod view;
 
 use std::io::Write;
@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 pub use blob::{Blob, hex};
 pub use event::{EVENT_KINDS, Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
 pub use job::{ADMISSION_CODES, JobSend, JobView, Seen};
-pub use job_id::{JobId, JobIds};
 pub use name::{SubName, submission_names};
 pub use records::{BackendCall, SessionView};
+pub use shared::{Interner, JobId, Name};
 pub use view::TraceView;
 
 /// Where an event came from; orders events that share a timestamp.

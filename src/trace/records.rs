@@ -4,7 +4,7 @@
 use super::blob::Blob;
 use super::event::HeartbeatFigures;
 use super::job::Seen;
-use super::job_id::JobId;
+use super::shared::{JobId, Name};
 
 /// One coordinator connection.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -28,23 +28,23 @@ pub struct SessionView {
 /// One request a backend served.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackendCall {
-    pub backend: String,
+    pub backend: Name,
     pub request: u64,
     pub job: Option<JobId>,
-    pub method: String,
-    pub path: String,
+    pub method: Name,
+    pub path: Name,
     /// The `model` of the request's body, when it had one.
-    pub model: Option<String>,
+    pub model: Option<Name>,
     pub start_us: u64,
     pub end_us: Option<u64>,
     pub status: Option<u16>,
-    pub end: Option<String>,
+    pub end: Option<Name>,
     pub body: Blob,
 }
 
 impl BackendCall {
     /// Whether this is a job's execution (a chat completion), not a probe.
     pub fn is_execution(&self) -> bool {
-        self.method == "POST" && self.path.ends_with("/chat/completions")
+        &*self.method == "POST" && self.path.ends_with("/chat/completions")
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use super::event::{Event, FaultAction, Phase};
 use super::job::{JobSend, JobView};
-use super::job_id::JobId;
 use super::records::{BackendCall, SessionView};
+use super::shared::{JobId, Name};
 
 /// The indexed trace.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,7 +53,7 @@ pub struct TraceView {
     pub agent_freed_by_job: BTreeMap<JobId, Vec<u64>>,
     /// `(backend, request)` → index into `backend_calls` of the latest
     /// request so numbered: where its end event lands.
-    pub calls_by_request: BTreeMap<(String, u64), usize>,
+    pub calls_by_request: BTreeMap<(Name, u64), usize>,
 }
 
 impl TraceView {

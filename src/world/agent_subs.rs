@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::trace::{Event, EventKind, JobId, Terminal};
+use crate::trace::{Event, EventKind, Interner, JobId, Terminal};
 
 /// The code a deadline cut must carry.
 const DEADLINE_CODE: &str = "backend_timeout";
@@ -41,6 +41,8 @@ pub fn attribute(events: &mut [Event]) {
     let mut waiting: BTreeMap<JobId, VecDeque<u64>> = BTreeMap::new();
     // Per job id: the submission holding the agent's slot.
     let mut holding: BTreeMap<JobId, u64> = BTreeMap::new();
+    // The few distinct `why`s, one allocation each.
+    let mut whys = Interner::default();
     for event in events.iter_mut() {
         let at_us = event.at_us;
         match &mut event.kind {
@@ -60,7 +62,7 @@ pub fn attribute(events: &mut [Event]) {
                 ..
             } => {
                 *sub = holding.remove(&**job);
-                *why = freed_why(sub.and_then(|s| facts.get(&s)), *cancelled, at_us);
+                *why = whys.intern(&freed_why(sub.and_then(|s| facts.get(&s)), *cancelled, at_us));
             }
             _ => {}
         }
@@ -134,7 +136,7 @@ fn freed_why(facts: Option<&SubFacts>, cancelled: bool, at_us: u64) -> String {
         Some(Terminal::Done { .. }) => "completed".to_owned(),
         Some(Terminal::Error { code, .. }) => {
             let deadline_us = facts.sent_us + facts.deadline_ms * 1_000;
-            if code == DEADLINE_CODE && at_us >= deadline_us {
+            if &**code == DEADLINE_CODE && at_us >= deadline_us {
                 "deadline".to_owned()
             } else {
                 format!("error:{code}")
@@ -157,7 +159,7 @@ mod tests {
                 sub: None,
                 in_flight: 0,
                 cancelled,
-                why: String::new(),
+                why: "".into(),
             },
         )
     }
@@ -167,7 +169,7 @@ mod tests {
             .iter()
             .filter_map(|e| match &e.kind {
                 EventKind::AgentJobAdmitted { sub, .. } | EventKind::AgentJobRejected { sub, .. } => Some((*sub, None)),
-                EventKind::AgentSlotFreed { sub, why, .. } => Some((*sub, Some(why.clone()))),
+                EventKind::AgentSlotFreed { sub, why, .. } => Some((*sub, Some(why.to_string()))),
                 _ => None,
             })
             .collect()

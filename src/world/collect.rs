@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::agent_subs;
 use super::frames::{Attribution, frame_event};
-use crate::trace::{Blob, Event, EventKind, JobId, JobIds, JobKind, Source, Trace};
+use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Source, Trace};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
 /// frame omits the field.
@@ -39,7 +39,7 @@ pub struct Records<'a> {
 /// prefix of it (see [`Blob::share_prefix`]).
 pub fn trace_of(records: Records<'_>) -> Trace {
     // Every job id of the trace, one allocation each, shared by its events.
-    let mut ids = JobIds::default();
+    let mut ids = Interner::default();
     let backend: Vec<Event> = records
         .backends
         .iter()
@@ -92,7 +92,7 @@ fn bodies_by_job(backend: &[Event]) -> BTreeMap<&str, Vec<&Blob>> {
 }
 
 /// A job's id in the trace; malformed frames without one get a stand-in.
-fn trace_job_id(job: &JobRecord, ids: &mut JobIds) -> JobId {
+fn trace_job_id(job: &JobRecord, ids: &mut Interner) -> JobId {
     if job.job_id.is_empty() {
         ids.intern(&format!("malformed#{}", job.index))
     } else {
@@ -104,7 +104,7 @@ fn coordinator_events(
     mut log: LogSnapshot,
     end_us: u64,
     bodies: &BTreeMap<&str, Vec<&Blob>>,
-    ids: &mut JobIds,
+    ids: &mut Interner,
 ) -> Vec<Event> {
     let mut events = Vec::new();
     for session in &log.sessions {
@@ -183,7 +183,7 @@ fn is_read(kind: &EventKind) -> bool {
 }
 
 /// A job's events; its reassembled bytes move into the trace.
-fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mut JobIds) -> Vec<Event> {
+fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mut Interner) -> Vec<Event> {
     let id = trace_job_id(job, ids);
     let sub = job.index as u64;
     let mut events = Vec::new();
@@ -205,7 +205,7 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mu
                 job: id.clone(),
                 sub,
                 conn,
-                model: job.model.clone(),
+                model: ids.intern(&job.model),
                 deadline_ms,
                 kind,
                 id_was_free: job.id_was_free,
@@ -276,31 +276,32 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn backend_events(record: RequestRecord, ids: &mut JobIds) -> Vec<Event> {
+fn backend_events(record: RequestRecord, ids: &mut Interner) -> Vec<Event> {
     let job = record.job_id.as_deref().map(|id| ids.intern(id));
+    let backend = ids.intern(&record.backend);
     let mut events = vec![Event::new(
         record.arrival_us,
         EventKind::BackendRequest {
-            backend: record.backend.clone(),
+            backend: backend.clone(),
             request: record.request_id,
             job: job.clone(),
-            method: record.method,
-            path: record.path,
-            model: record.model,
+            method: ids.intern(&record.method),
+            path: ids.intern(&record.path),
+            model: record.model.as_deref().map(|model| ids.intern(model)),
             stream: record.stream,
         },
     )];
     if let (Some(end_us), Some(end)) = (record.end_us, &record.end) {
         let end = match end {
-            RequestEnd::Completed => "completed".to_owned(),
-            RequestEnd::ClientGone => "client_gone".to_owned(),
-            RequestEnd::Fault(what) => format!("fault:{what}"),
-            RequestEnd::Rejected(status) => format!("rejected:{status}"),
+            RequestEnd::Completed => ids.intern("completed"),
+            RequestEnd::ClientGone => ids.intern("client_gone"),
+            RequestEnd::Fault(what) => ids.intern(&format!("fault:{what}")),
+            RequestEnd::Rejected(status) => ids.intern(&format!("rejected:{status}")),
         };
         events.push(Event::new(
             end_us,
             EventKind::BackendEnd {
-                backend: record.backend,
+                backend,
                 request: record.request_id,
                 job,
                 status: record.status,
@@ -313,7 +314,7 @@ fn backend_events(record: RequestRecord, ids: &mut JobIds) -> Vec<Event> {
     events
 }
 
-fn agent_event(event: AgentEvent, ids: &mut JobIds) -> EventKind {
+fn agent_event(event: AgentEvent, ids: &mut Interner) -> EventKind {
     // The id written into one reused buffer, so a known id costs no allocation.
     let mut text = String::new();
     let mut job = |id: &dyn std::fmt::Display| {
@@ -338,7 +339,7 @@ fn agent_event(event: AgentEvent, ids: &mut JobIds) -> EventKind {
         } => EventKind::AgentJobRejected {
             job: job(&job_id),
             sub: None,
-            code: code.as_str().to_owned(),
+            code: job(&code.as_str()),
             in_flight: count(in_flight),
         },
         AgentEvent::SlotFreed {
@@ -350,7 +351,7 @@ fn agent_event(event: AgentEvent, ids: &mut JobIds) -> EventKind {
             sub: None,
             in_flight: count(in_flight),
             cancelled,
-            why: String::new(),
+            why: ids.intern(""),
         },
         AgentEvent::OutboundQueued { bytes, frames } => EventKind::AgentOutboundQueued {
             bytes: count(bytes),

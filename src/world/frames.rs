@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use mock_coordinator::{Dir, FrameRecord, JobRecord, Terminal as CoordTerminal, TerminalRecord};
 use serde_json::Value;
 
-use crate::trace::{Event, EventKind, HeartbeatFigures, JobIds, Terminal};
+use crate::trace::{Event, EventKind, HeartbeatFigures, Interner, Terminal};
 
 /// What frame matching needs of one submission's record.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -126,7 +126,7 @@ impl Attribution {
 }
 
 /// The trace event of one frame, for the frames the oracle reads in order.
-pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, ids: &mut JobIds) -> Option<Event> {
+pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, ids: &mut Interner) -> Option<Event> {
     let conn = frame.conn;
     let kind = match (frame.dir, frame.kind.as_str()) {
         (Dir::Out, "job_cancel") => {
@@ -152,7 +152,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
         (Dir::In, "job_done" | "job_error") => {
             let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
             let job = ids.intern(frame.job_id.as_deref()?);
-            let terminal = terminal_of(&text);
+            let terminal = terminal_of(&text, ids);
             EventKind::TerminalReceived {
                 sub: attribution.terminal(&job, conn, frame.at_us, &terminal),
                 job,
@@ -186,7 +186,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
     Some(Event::new(frame.at_us, kind))
 }
 
-fn terminal_of(frame: &Value) -> Terminal {
+fn terminal_of(frame: &Value, ids: &mut Interner) -> Terminal {
     let number = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
     match frame.get("type").and_then(Value::as_str) {
         Some("job_done") => Terminal::Done {
@@ -195,7 +195,7 @@ fn terminal_of(frame: &Value) -> Terminal {
             duration_ms: number(frame.get("duration_ms")),
         },
         _ => Terminal::Error {
-            code: frame.get("error_code").and_then(Value::as_str).unwrap_or("").to_owned(),
+            code: ids.intern(frame.get("error_code").and_then(Value::as_str).unwrap_or("")),
             tokens_emitted: number(frame.get("tokens_emitted")),
             bytes_emitted: frame.get("bytes_emitted").and_then(Value::as_u64),
         },

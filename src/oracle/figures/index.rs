@@ -104,7 +104,7 @@ impl<'a> Index<'a> {
         let codes = errors
             .into_iter()
             .filter_map(|i| match &self.entries[i].outcome {
-                Outcome::Error { code } => Some(code.as_str()),
+                Outcome::Error { code } => Some(&**code),
                 _ => None,
             })
             .collect();
@@ -141,7 +141,7 @@ mod tests {
                 };
                 let outcome = match next(3) {
                     0 => Outcome::Error {
-                        code: format!("code{}", next(4)),
+                        code: format!("code{}", next(4)).into(),
                     },
                     1 => Outcome::Unknown,
                     _ => Outcome::Done {
@@ -173,7 +173,7 @@ mod tests {
                 continue;
             }
             match &e.outcome {
-                Outcome::Error { code } => allowed.push(code.as_str()),
+                Outcome::Error { code } => allowed.push(&**code),
                 _ => any = true,
             }
         }
