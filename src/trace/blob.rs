@@ -40,11 +40,14 @@ pub struct Blob {
 
 /// The values computed from one blob's bytes, each at most once. Both
 /// slots are `OnceLock`s: a blob is read by reference from the trace, and
-/// the first reader fills a slot for all the others.
+/// the first reader fills a slot for all the others. Both values are
+/// boxed, so that an empty memo is no larger than the digest slot alone
+/// once was (40 bytes): blobs are made during the simulation, where a run
+/// holds the most memory, and their slots are filled only when it is judged.
 #[derive(Debug, Default)]
 struct Memo {
     /// The SHA-256 of the bytes.
-    digest: OnceLock<[u8; 32]>,
+    digest: OnceLock<Box<[u8; 32]>>,
     /// The one value a reader derived from the bytes ([`Blob::derived`]).
     derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -110,7 +113,10 @@ impl Blob {
 
     /// Lower-case hex SHA-256 of the bytes.
     pub fn sha256_hex(&self) -> String {
-        hex(self.memo.digest.get_or_init(|| Sha256::digest(&self.bytes).into()))
+        hex(&**self
+            .memo
+            .digest
+            .get_or_init(|| Box::new(Sha256::digest(&self.bytes).into())))
     }
 
     /// `derive(bytes)`, computed once and shared by every clone of this
@@ -233,6 +239,13 @@ mod tests {
         assert!(!view.starts_with(&body) && !copy.starts_with(&body));
         assert!(!Blob::new(b"x").starts_with(&Blob::new(b"y")));
         assert!(body.starts_with(&Blob::default()));
+    }
+
+    /// A blob's shared memo costs no more than the digest slot it replaced.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn memo_is_as_small_as_the_digest_slot() {
+        assert_eq!(size_of::<Memo>(), size_of::<OnceLock<[u8; 32]>>().next_multiple_of(8));
     }
 
     /// Hex encoding pads every byte to two digits.
