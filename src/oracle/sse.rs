@@ -16,6 +16,12 @@
 //!   array), or [`Field::Spoiled`].
 //!
 //! A test compares it with the `Value` reading over crafted payloads.
+//!
+//! The content events vLLM-style servers write, nearly every line of every
+//! body, are recognised by their bytes first ([`shape`]); the rest is
+//! parsed.
+
+mod shape;
 
 use std::fmt;
 
@@ -79,6 +85,9 @@ pub struct Event {
 
 /// The event in `payload`, or `None` when it is not valid JSON.
 pub fn parse(payload: &[u8]) -> Option<Event> {
+    if let Some(event) = shape::content_event(payload) {
+        return Some(event);
+    }
     let mut de = serde_json::Deserializer::from_slice(payload);
     let event = de.deserialize_any(EventVisitor).ok()?;
     de.end().ok()?;
@@ -367,7 +376,7 @@ mod tests {
     use super::*;
 
     /// The `Value` reading this module replaces, field by field.
-    fn by_value(payload: &[u8]) -> Option<Event> {
+    pub(super) fn by_value(payload: &[u8]) -> Option<Event> {
         let event: Value = serde_json::from_slice(payload).ok()?;
         let count = |usage: &serde_json::Map<String, Value>, key: &str| match usage.get(key) {
             None | Some(Value::Null) => Count::Absent,
