@@ -18,7 +18,7 @@
 //! A test compares it with the `Value` reading over crafted payloads.
 //!
 //! The content events vLLM-style servers write, nearly every line of every
-//! body, are recognised by their bytes first ([`shape`]); the rest is
+//! body, are recognised by their bytes first (`sse/shape.rs`); the rest is
 //! parsed.
 
 mod shape;
