@@ -41,7 +41,7 @@
 mod index;
 
 use self::index::Index;
-use super::usage::relayed_tokens;
+use super::body;
 use super::windows::{AGENT_HOST, Windows, all_disruptions};
 use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{FaultAction, HeartbeatFigures, JobKind, JobSend, Name, Terminal, TraceView};
@@ -196,7 +196,7 @@ fn outcome_of(send: &JobSend, terminal: &Terminal, tokens: Tokens) -> Outcome {
         } => {
             let relayed = match tokens {
                 Tokens::Reported => *tokens_out,
-                Tokens::Counted => relayed_tokens(send.bytes.as_bytes(), true),
+                Tokens::Counted => body::of(&send.bytes).tokens_with_tail,
             };
             let (least, most) = ((*tokens_out).min(relayed), (*tokens_out).max(relayed));
             let per_sec = |tokens: u64| tokens as f64 * 1000.0 / *duration_ms as f64;

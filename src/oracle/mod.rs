@@ -17,8 +17,8 @@
 //!
 //! Files, one per rule family: [`terminal`] (terminal frames), [`bytes`]
 //! (byte equality), [`usage`] (token counts in `job_done`; [`sse`] reads the
-//! SSE events they count), [`model`] (the backend is asked for the routed
-//! `model_id`), [`outcome`]
+//! SSE events they count, [`body`] keeps what the rules read of a body),
+//! [`model`] (the backend is asked for the routed `model_id`), [`outcome`]
 //! (`job_done` needs a completed stream; `tokens_emitted`), [`capacity`]
 //! (slots and streams), [`cancel`], [`purge`] (nothing queued of a
 //! cancelled job is sent), [`deadline`], [`codes`] (every `job_error`'s
@@ -64,6 +64,7 @@
 //! agent process's resident set in place of `outbound_queue_bounded`.
 
 pub mod backoff;
+pub mod body;
 pub mod bytes;
 pub mod cancel;
 pub mod capacity;

@@ -21,7 +21,7 @@
 //! explains: the usage's output count once reported, else one per content
 //! event. An agent reporting bytes, or 0 after streaming, fails.
 
-use super::usage::{lines, relayed_tokens};
+use super::body;
 use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
@@ -42,9 +42,8 @@ pub const TOKENS_EMITTED: Rule = Rule {
 /// Whether `call` streamed a whole answer.
 fn completed(call: &BackendCall) -> bool {
     let ok = call.status.is_some_and(|s| (200..300).contains(&s));
-    // The body is searched only when the end alone does not settle it.
-    let done_line =
-        || lines(call.body.as_bytes()).any(|line| line.strip_suffix(b"\r").unwrap_or(line) == b"data: [DONE]");
+    // The body is read only when the end alone does not settle it.
+    let done_line = || body::of(&call.body).done_line;
     ok && (call.end.as_deref() == Some("completed") || done_line())
 }
 
@@ -95,10 +94,10 @@ fn tokens_emitted(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
             continue;
         }
         tally.judge();
-        let relayed = send.bytes.as_bytes();
-        let least = relayed_tokens(relayed, false);
-        let written = calls.first().map_or(relayed, |call| call.body.as_bytes());
-        let most = relayed_tokens(written, true).max(least);
+        let relayed = &send.bytes;
+        let least = body::of(relayed).tokens_whole_lines;
+        let written = calls.first().map_or(relayed, |call| &call.body);
+        let most = body::of(written).tokens_with_tail.max(least);
         if (least..=most).contains(tokens_emitted) {
             continue;
         }

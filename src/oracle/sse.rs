@@ -16,6 +16,12 @@
 //!   array), or [`Field::Spoiled`].
 //!
 //! A test compares it with the `Value` reading over crafted payloads.
+//!
+//! The content events vLLM-style servers write, nearly every line of every
+//! body, are recognised by their bytes first (`sse/shape.rs`); the rest is
+//! parsed.
+
+mod shape;
 
 use std::fmt;
 
@@ -79,6 +85,9 @@ pub struct Event {
 
 /// The event in `payload`, or `None` when it is not valid JSON.
 pub fn parse(payload: &[u8]) -> Option<Event> {
+    if let Some(event) = shape::content_event(payload) {
+        return Some(event);
+    }
     let mut de = serde_json::Deserializer::from_slice(payload);
     let event = de.deserialize_any(EventVisitor).ok()?;
     de.end().ok()?;
@@ -311,6 +320,55 @@ impl<'de> Visitor<'de> for Within {
     }
 }
 
+/// JSON payloads crafted to reach every branch of the reader: content,
+/// counts of every type, repeated and escaped keys, invalid JSON.
+#[cfg(test)]
+pub(super) const CRAFTED_PAYLOADS: &[&str] = &[
+    r#"{"id":"x","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
+    r#"{"choices":[{"delta":{"content":""}}]}"#,
+    r#"{"choices":[{"delta":{"content":"a\"b"}}]}"#,
+    r#"{"choices":[{"delta":{"content":"\u00e9"}}]}"#,
+    r#"{"choices":[{"delta":{"content":null}}]}"#,
+    r#"{"choices":[{"delta":{"content":3}}]}"#,
+    r#"{"choices":[{"delta":{"content":{"x":"y"}}}]}"#,
+    r#"{"choices":[{"delta":"text"}]}"#,
+    r#"{"choices":["text"]}"#,
+    r#"{"choices":[]}"#,
+    r#"{"choices":[{"delta":{}}, {"delta":{"content":"second"}}]}"#,
+    r#"{"choices":null}"#,
+    r#"{"choices":{"delta":{"content":"x"}}}"#,
+    r#"{"choices":"x"}"#,
+    r#"{"choices":[{"delta":{"content":"a","content":""}}]}"#,
+    r#"{"choices":[{"delta":{"content":""},"delta":{"content":"b"}}]}"#,
+    r#"{"usage":{"prompt_tokens":3,"completion_tokens":9}}"#,
+    r#"{"usage":{"input_tokens":3,"output_tokens":9,"total":12}}"#,
+    r#"{"usage":{"prompt_tokens":-1}}"#,
+    r#"{"usage":{"prompt_tokens":1.0}}"#,
+    r#"{"usage":{"prompt_tokens":"3"}}"#,
+    r#"{"usage":{"prompt_tokens":null,"completion_tokens":[1]}}"#,
+    r#"{"usage":{"completion_tokens":{"n":1}}}"#,
+    r#"{"usage":{"prompt_tokens":18446744073709551615}}"#,
+    r#"{"usage":{"prompt_tokens":18446744073709551616}}"#,
+    r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
+    r#"{"usage":{"prompt_tokens":1},"usage":null}"#,
+    r#"{"usage":null,"usage":{"output_tokens":5}}"#,
+    r#"{"usage":null}"#,
+    r#"{"usage":[1]}"#,
+    r#"{"usage":7}"#,
+    r#"{"us\u0061ge":{"prompt_tokens":4}}"#,
+    r#"{"choices":[{"d\u0065lta":{"content":"x"}}]}"#,
+    r#"  {"usage":{"prompt_tokens":2}}  "#,
+    r#"[1,2]"#,
+    r#""text""#,
+    r#"42"#,
+    r#"null"#,
+    r#"[DONE]"#,
+    r#"{"usage":{"prompt_tokens":2}"#,
+    r#"{"usage":{"prompt_tokens":2}} trailing"#,
+    r#""#,
+    r#"{"a":{"b":[{"c":null}]},"choices":[{"delta":{"role":"assistant"}}]}"#,
+];
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -318,7 +376,7 @@ mod tests {
     use super::*;
 
     /// The `Value` reading this module replaces, field by field.
-    fn by_value(payload: &[u8]) -> Option<Event> {
+    pub(super) fn by_value(payload: &[u8]) -> Option<Event> {
         let event: Value = serde_json::from_slice(payload).ok()?;
         let count = |usage: &serde_json::Map<String, Value>, key: &str| match usage.get(key) {
             None | Some(Value::Null) => Count::Absent,
@@ -352,52 +410,7 @@ mod tests {
     /// Every crafted payload reads the same as through `serde_json::Value`.
     #[test]
     fn reads_what_value_reads() {
-        let payloads: &[&str] = &[
-            r#"{"id":"x","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#,
-            r#"{"choices":[{"delta":{"content":""}}]}"#,
-            r#"{"choices":[{"delta":{"content":"a\"b"}}]}"#,
-            r#"{"choices":[{"delta":{"content":"\u00e9"}}]}"#,
-            r#"{"choices":[{"delta":{"content":null}}]}"#,
-            r#"{"choices":[{"delta":{"content":3}}]}"#,
-            r#"{"choices":[{"delta":{"content":{"x":"y"}}}]}"#,
-            r#"{"choices":[{"delta":"text"}]}"#,
-            r#"{"choices":["text"]}"#,
-            r#"{"choices":[]}"#,
-            r#"{"choices":[{"delta":{}}, {"delta":{"content":"second"}}]}"#,
-            r#"{"choices":null}"#,
-            r#"{"choices":{"delta":{"content":"x"}}}"#,
-            r#"{"choices":"x"}"#,
-            r#"{"choices":[{"delta":{"content":"a","content":""}}]}"#,
-            r#"{"choices":[{"delta":{"content":""},"delta":{"content":"b"}}]}"#,
-            r#"{"usage":{"prompt_tokens":3,"completion_tokens":9}}"#,
-            r#"{"usage":{"input_tokens":3,"output_tokens":9,"total":12}}"#,
-            r#"{"usage":{"prompt_tokens":-1}}"#,
-            r#"{"usage":{"prompt_tokens":1.0}}"#,
-            r#"{"usage":{"prompt_tokens":"3"}}"#,
-            r#"{"usage":{"prompt_tokens":null,"completion_tokens":[1]}}"#,
-            r#"{"usage":{"completion_tokens":{"n":1}}}"#,
-            r#"{"usage":{"prompt_tokens":18446744073709551615}}"#,
-            r#"{"usage":{"prompt_tokens":18446744073709551616}}"#,
-            r#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
-            r#"{"usage":{"prompt_tokens":1},"usage":null}"#,
-            r#"{"usage":null,"usage":{"output_tokens":5}}"#,
-            r#"{"usage":null}"#,
-            r#"{"usage":[1]}"#,
-            r#"{"usage":7}"#,
-            r#"{"us\u0061ge":{"prompt_tokens":4}}"#,
-            r#"{"choices":[{"d\u0065lta":{"content":"x"}}]}"#,
-            r#"  {"usage":{"prompt_tokens":2}}  "#,
-            r#"[1,2]"#,
-            r#""text""#,
-            r#"42"#,
-            r#"null"#,
-            r#"[DONE]"#,
-            r#"{"usage":{"prompt_tokens":2}"#,
-            r#"{"usage":{"prompt_tokens":2}} trailing"#,
-            r#""#,
-            r#"{"a":{"b":[{"c":null}]},"choices":[{"delta":{"role":"assistant"}}]}"#,
-        ];
-        for payload in payloads {
+        for payload in CRAFTED_PAYLOADS {
             assert_eq!(parse(payload.as_bytes()), by_value(payload.as_bytes()), "{payload}");
         }
     }

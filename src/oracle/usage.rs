@@ -16,8 +16,8 @@
 //! sends one. (Lines longer than the agent's 1 MiB line bound, which it
 //! skips, do not occur in the mock backends' streams.)
 
-use super::sse;
 use super::{OracleConfig, Rule, Tally, Violation};
+use super::{body, sse};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
 /// `job_done` reports the backend's usage.
@@ -50,7 +50,7 @@ fn matches_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) 
             continue;
         }
         tally.judge();
-        let expected = stream_usage(call.body.as_bytes());
+        let expected = body::of(&call.body).usage;
         if (tokens_in, tokens_out) != expected {
             let detail = format!(
                 "{}: job_done reports {tokens_in} input / {tokens_out} output tokens, the backend's stream on {} \
@@ -93,7 +93,12 @@ fn line_usage(line: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
     if memchr::memchr(b'\\', line).is_none() && memchr::memmem::find(line, b"usage").is_none() {
         return None;
     }
-    let sse::Field::Is(counts) = sse::parse(payload_of(line)?)?.usage else {
+    event_usage(&sse::parse(payload_of(line)?)?)
+}
+
+/// The counts of an event carrying a well-formed `usage` object.
+pub(super) fn event_usage(event: &sse::Event) -> Option<(Option<u64>, Option<u64>)> {
+    let sse::Field::Is(counts) = event.usage else {
         return None;
     };
     // A count present but not a non-negative integer spoils the event.
@@ -123,7 +128,7 @@ pub fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The JSON of a `data:` line (one optional space after the colon, a
 /// trailing `\r` dropped), or `None` for any other line.
-fn payload_of(line: &[u8]) -> Option<&[u8]> {
+pub(super) fn payload_of(line: &[u8]) -> Option<&[u8]> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let payload = line.strip_prefix(b"data:")?;
     Some(payload.strip_prefix(b" ").unwrap_or(payload))
@@ -159,7 +164,12 @@ pub fn relayed_tokens(body: &[u8], with_tail: bool) -> u64 {
 /// One `data:` line's usage output count and whether it carried content,
 /// or `None` when it is no well-formed event.
 fn line_event(line: &[u8]) -> Option<(Option<u64>, bool)> {
-    let event = sse::parse(payload_of(line)?)?;
+    event_tokens(&sse::parse(payload_of(line)?)?)
+}
+
+/// An event's usage output count and whether it carried content, or
+/// `None` when its `usage` or `choices` is ill-typed.
+pub(super) fn event_tokens(event: &sse::Event) -> Option<(Option<u64>, bool)> {
     let output = match event.usage {
         sse::Field::Absent => None,
         sse::Field::Is(counts) => {

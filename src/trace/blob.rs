@@ -8,7 +8,21 @@
 //! of it ([`Blob::share_prefix`]): a run holds each relayed byte once. A
 //! blob equal to the whole body is the body's own blob, so its digest is
 //! computed once for both (the trace hash writes every blob's digest).
+//!
+//! Derived values: a reader above the trace may keep one value computed
+//! from a blob's bytes in the blob itself ([`Blob::derived`]), shared like
+//! the digest by every clone, so that rules reading the same body (a done
+//! job's relayed bytes *are* its backend body) compute it once. The value
+//! is stored type-erased, so this module knows nothing of what readers
+//! derive (the oracle's SSE summary, `oracle::body`): the trace stays
+//! below the oracle. A cache beside the blob (a side table keyed by the
+//! bytes' address and length) would need a lock or a per-run context
+//! threaded through every rule, and could outlive or alias the bytes it
+//! names; a slot in the blob lives and dies with the bytes it describes. A
+//! view of a *prefix* of a body ([`Blob::share_prefix`]) is other bytes:
+//! it gets slots of its own.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -20,13 +34,27 @@ use sha2::{Digest, Sha256};
 #[derive(Clone, Debug, Default)]
 pub struct Blob {
     bytes: Bytes,
-    /// The SHA-256 of `bytes`, computed once, shared by the clones.
-    digest: Arc<OnceLock<[u8; 32]>>,
+    /// What is computed once from `bytes`, shared by the clones.
+    memo: Arc<Memo>,
+}
+
+/// The values computed from one blob's bytes, each at most once. Both
+/// slots are `OnceLock`s: a blob is read by reference from the trace, and
+/// the first reader fills a slot for all the others. Both values are
+/// boxed, so that an empty memo is no larger than the digest slot alone
+/// once was (40 bytes): blobs are made during the simulation, where a run
+/// holds the most memory, and their slots are filled only when it is judged.
+#[derive(Debug, Default)]
+struct Memo {
+    /// The SHA-256 of the bytes.
+    digest: OnceLock<Box<[u8; 32]>>,
+    /// The one value a reader derived from the bytes ([`Blob::derived`]).
+    derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl PartialEq for Blob {
     fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
+        self.is_same_view(other) || self.bytes == other.bytes
     }
 }
 
@@ -36,8 +64,14 @@ impl Blob {
     fn of(bytes: Bytes) -> Self {
         Self {
             bytes,
-            digest: Arc::default(),
+            memo: Arc::default(),
         }
+    }
+
+    /// Whether both are views of the same bytes in memory (then equal,
+    /// without comparing them).
+    fn is_same_view(&self, other: &Self) -> bool {
+        self.bytes.as_ptr() == other.bytes.as_ptr() && self.len() == other.len()
     }
 
     /// Wraps a copy of `bytes`.
@@ -70,9 +104,32 @@ impl Blob {
         self.bytes.is_empty()
     }
 
+    /// Whether `prefix`'s bytes begin these (a view of the start of the
+    /// same memory is, without comparing bytes).
+    pub fn starts_with(&self, prefix: &Blob) -> bool {
+        (self.bytes.as_ptr() == prefix.bytes.as_ptr() && prefix.len() <= self.len())
+            || self.bytes.starts_with(&prefix.bytes)
+    }
+
     /// Lower-case hex SHA-256 of the bytes.
     pub fn sha256_hex(&self) -> String {
-        hex(self.digest.get_or_init(|| Sha256::digest(&self.bytes).into()))
+        hex(&**self
+            .memo
+            .digest
+            .get_or_init(|| Box::new(Sha256::digest(&self.bytes).into())))
+    }
+
+    /// `derive(bytes)`, computed once and shared by every clone of this
+    /// blob (so by a reassembled stream equal to its body). A blob keeps
+    /// one derived value: asked for a value of another type than the one
+    /// it keeps, it computes that value each time (correct, only slower).
+    /// `derive` must be a function of the bytes alone.
+    pub fn derived<T: Clone + Send + Sync + 'static>(&self, derive: fn(&[u8]) -> T) -> T {
+        let kept = self.memo.derived.get_or_init(|| Box::new(derive(&self.bytes)));
+        match kept.downcast_ref::<T>() {
+            Some(value) => value.clone(),
+            None => derive(&self.bytes),
+        }
     }
 }
 
@@ -135,12 +192,60 @@ mod tests {
         let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
         assert_eq!(whole.sha256_hex(), body.sha256_hex());
         assert!(
-            Arc::ptr_eq(&whole.digest, &body.digest),
+            Arc::ptr_eq(&whole.memo, &body.memo),
             "the whole body's digest is computed once"
         );
         let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
         assert_eq!(other.as_bytes(), b"data: x");
         assert_eq!(Blob::share_prefix(Vec::new(), []).len(), 0);
+    }
+
+    /// A derived value is computed once for a body and the clones equal to
+    /// it, apart for a prefix view, and uncached for a second type.
+    #[test]
+    fn derived_is_shared_by_clones_only() {
+        fn count_lines(bytes: &[u8]) -> usize {
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            bytes.iter().filter(|&&b| b == b'\n').count()
+        }
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let calls = || CALLS.load(std::sync::atomic::Ordering::Relaxed);
+        let body = Blob::from(b"data: a\n\ndata: b\n\n".to_vec());
+        let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
+        let prefix = Blob::share_prefix(b"data: a\n".to_vec(), [&body]);
+        assert_eq!(whole.derived(count_lines), 4);
+        assert_eq!(body.derived(count_lines), 4);
+        assert_eq!(calls(), 1, "the body and its equal share one computation");
+        assert_eq!(
+            prefix.derived(count_lines),
+            1,
+            "a prefix view derives from its own bytes"
+        );
+        assert_eq!(calls(), 2);
+        assert_eq!(body.derived(|bytes| bytes.len() as u64), 18, "another type is computed");
+        assert_eq!(body.derived(count_lines), 4, "and the kept value stays");
+        assert_eq!(calls(), 2);
+    }
+
+    /// Equality and prefixes hold by bytes, whether or not memory is shared.
+    #[test]
+    fn equality_and_prefix_by_bytes() {
+        let body = Blob::from(b"data: a\n\ndata: b\n\n".to_vec());
+        let view = Blob::share_prefix(b"data: a\n".to_vec(), [&body]);
+        let copy = Blob::new(b"data: a\n");
+        assert_eq!(view, copy);
+        assert_ne!(view, body);
+        assert!(body.starts_with(&view) && body.starts_with(&copy) && body.starts_with(&body));
+        assert!(!view.starts_with(&body) && !copy.starts_with(&body));
+        assert!(!Blob::new(b"x").starts_with(&Blob::new(b"y")));
+        assert!(body.starts_with(&Blob::default()));
+    }
+
+    /// A blob's shared memo costs no more than the digest slot it replaced.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn memo_is_as_small_as_the_digest_slot() {
+        assert_eq!(size_of::<Memo>(), size_of::<OnceLock<[u8; 32]>>().next_multiple_of(8));
     }
 
     /// Hex encoding pads every byte to two digits.
