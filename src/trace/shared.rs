@@ -8,10 +8,7 @@
 //! dropped (freeing was 14 % of judging at 1000 jobs/s); an interned string
 //! is a reference count.
 
-// A hash set is allowed here, against clippy.toml's determinism guard,
-// because it is only ever looked up, never iterated: no order leaves it.
-#[allow(clippy::disallowed_types)]
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
 /// A job id as events carry it (serialised as the plain string).
@@ -25,8 +22,10 @@ pub type Name = Arc<str>;
 /// never iterated, so hash order cannot reach the trace.
 #[derive(Debug, Default)]
 pub struct Interner {
-    #[allow(clippy::disallowed_types)]
-    known: HashSet<Arc<str>>,
+    /// Hashed (Fx, as rustc's own tables), although the determinism guard
+    /// of clippy.toml steers to ordered sets: only ever looked up, never
+    /// iterated, so no order leaves it.
+    known: FxHashSet<Arc<str>>,
 }
 
 impl Interner {
