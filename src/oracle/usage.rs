@@ -16,8 +16,8 @@
 //! sends one. (Lines longer than the agent's 1 MiB line bound, which it
 //! skips, do not occur in the mock backends' streams.)
 
-use super::{OracleConfig, Rule, Tally, Violation};
 use super::sse;
+use super::{OracleConfig, Rule, Tally, Violation};
 use crate::trace::{BackendCall, Terminal, TraceView};
 
 /// `job_done` reports the backend's usage.
