@@ -20,7 +20,7 @@ What it gates:
    it; a figure below its baseline by more than its tolerance (at most
    TOLERANCE_CAP = 35 %) fails, so a writer batching half as well fails.
 2c. The scale curve (`sim_scale`'s scale.json: steady-state at 256 slots and
-   5–320 jobs/s): bytes per trace event held at the peak, counted by a
+   5–1000 jobs/s): bytes per trace event held at the peak, counted by a
    global allocator, gated exactly; the judging share (CPU time after the
    simulation ÷ the whole run's), gated as a ratio: above its baseline by
    more than SCALE_SHARE_TOLERANCE fails, so superlinear judging fails.

@@ -10,6 +10,7 @@ mod event;
 pub mod examples;
 pub mod handmade;
 mod job;
+mod line;
 pub mod name;
 mod pairing;
 mod records;
@@ -19,6 +20,8 @@ mod view;
 use std::io::Write;
 
 use sha2::{Digest, Sha256};
+
+use self::line::{event_line, event_line_into};
 
 pub use blob::{Blob, hex};
 pub use event::{EVENT_KINDS, Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
@@ -93,21 +96,6 @@ impl Trace {
             hasher.update(b"\n");
         }
         hex(&hasher.finalize())
-    }
-}
-
-/// One event as JSON. Serialising our own plain types cannot fail; should it
-/// ever, the line says so instead of panicking, and the hash still differs.
-fn event_line(event: &Event) -> String {
-    serde_json::to_string(event).unwrap_or_else(|err| format!("{{\"unserialisable\":\"{err}\"}}"))
-}
-
-/// [`event_line`] written into `line` (cleared first), the same bytes.
-fn event_line_into(event: &Event, line: &mut Vec<u8>) {
-    line.clear();
-    if let Err(err) = serde_json::to_writer(&mut *line, event) {
-        line.clear();
-        line.extend_from_slice(format!("{{\"unserialisable\":\"{err}\"}}").as_bytes());
     }
 }
 
