@@ -23,7 +23,7 @@
 
 use super::body;
 use super::{OracleConfig, Rule, Tally, Violation};
-use crate::trace::{BackendCall, Terminal, TraceView};
+use crate::trace::{BackendCall, Blob, Terminal, TraceView};
 
 /// A `job_done` stands on a completed backend stream.
 pub const DONE_REQUIRES_COMPLETED: Rule = Rule {
@@ -95,9 +95,12 @@ fn tokens_emitted(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) -
         }
         tally.judge();
         let relayed = &send.bytes;
-        let least = body::of(relayed).tokens_whole_lines;
+        // Nothing relayed and nothing written (an admission rejection, most
+        // job_errors): no token either, without reading anything.
+        let tokens = |blob: &Blob, of: fn(body::Summary) -> u64| if blob.is_empty() { 0 } else { of(body::of(blob)) };
+        let least = tokens(relayed, |s| s.tokens_whole_lines);
         let written = calls.first().map_or(relayed, |call| &call.body);
-        let most = body::of(written).tokens_with_tail.max(least);
+        let most = tokens(written, |s| s.tokens_with_tail).max(least);
         if (least..=most).contains(tokens_emitted) {
             continue;
         }

@@ -34,8 +34,11 @@ use sha2::{Digest, Sha256};
 #[derive(Clone, Debug, Default)]
 pub struct Blob {
     bytes: Bytes,
-    /// What is computed once from `bytes`, shared by the clones.
-    memo: Arc<Memo>,
+    /// What is computed once from `bytes`, shared by the clones; `None`
+    /// for an empty blob, whose values cost nothing to compute again (each
+    /// submission and backend request starts with an empty blob, 50 k of
+    /// them at 1000 jobs/s: an allocation each, and a free, saved).
+    memo: Option<Arc<Memo>>,
 }
 
 /// The values computed from one blob's bytes, each at most once. Both
@@ -63,8 +66,8 @@ impl Eq for Blob {}
 impl Blob {
     fn of(bytes: Bytes) -> Self {
         Self {
+            memo: (!bytes.is_empty()).then(Arc::default),
             bytes,
-            memo: Arc::default(),
         }
     }
 
@@ -113,10 +116,11 @@ impl Blob {
 
     /// Lower-case hex SHA-256 of the bytes.
     pub fn sha256_hex(&self) -> String {
-        hex(&**self
-            .memo
-            .digest
-            .get_or_init(|| Box::new(Sha256::digest(&self.bytes).into())))
+        let digest = || Box::new(Sha256::digest(&self.bytes).into());
+        match &self.memo {
+            Some(memo) => hex(&**memo.digest.get_or_init(digest)),
+            None => hex(&*digest()),
+        }
     }
 
     /// `derive(bytes)`, computed once and shared by every clone of this
@@ -125,7 +129,10 @@ impl Blob {
     /// it keeps, it computes that value each time (correct, only slower).
     /// `derive` must be a function of the bytes alone.
     pub fn derived<T: Clone + Send + Sync + 'static>(&self, derive: fn(&[u8]) -> T) -> T {
-        let kept = self.memo.derived.get_or_init(|| Box::new(derive(&self.bytes)));
+        let Some(memo) = &self.memo else {
+            return derive(&self.bytes);
+        };
+        let kept = memo.derived.get_or_init(|| Box::new(derive(&self.bytes)));
         match kept.downcast_ref::<T>() {
             Some(value) => value.clone(),
             None => derive(&self.bytes),
@@ -192,7 +199,7 @@ mod tests {
         let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
         assert_eq!(whole.sha256_hex(), body.sha256_hex());
         assert!(
-            Arc::ptr_eq(&whole.memo, &body.memo),
+            Arc::ptr_eq(whole.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()),
             "the whole body's digest is computed once"
         );
         let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
