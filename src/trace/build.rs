@@ -24,16 +24,32 @@ use super::view::TraceView;
 pub(super) fn index(events: &[Event]) -> TraceView {
     let mut builder = Builder::default();
     // Submissions first, so that every frame finds the submission it
-    // names wherever it sits in the trace.
+    // names wherever it sits in the trace; and each submission's chunks
+    // counted, so that its list of them is allocated once.
+    let mut chunks_of_sub: Vec<usize> = Vec::new();
     for (seq, event) in events.iter().enumerate() {
-        if let EventKind::JobSent { .. } = &event.kind {
-            builder.add_send(event.at_us, seq, &event.kind);
+        match &event.kind {
+            EventKind::JobSent { .. } => builder.add_send(event.at_us, seq, &event.kind),
+            &EventKind::Chunk { sub: Some(sub), .. } => {
+                // Submission numbers are the coordinator's record indexes:
+                // dense from 0. A trace naming absurd ones is only not
+                // pre-sized.
+                if let Some(sub) = usize::try_from(sub).ok().filter(|&s| s <= events.len()) {
+                    if chunks_of_sub.len() <= sub {
+                        chunks_of_sub.resize(sub + 1, 0);
+                    }
+                    chunks_of_sub[sub] += 1;
+                }
+            }
+            _ => {}
         }
     }
     let names = submission_names(events);
     for job in &mut builder.jobs {
         for send in &mut job.sends {
             send.name = names.get(&send.sub).copied().unwrap_or(SubName::Record(send.sub));
+            let chunks = usize::try_from(send.sub).ok().and_then(|s| chunks_of_sub.get(s));
+            send.chunks.reserve_exact(chunks.copied().unwrap_or(0));
         }
     }
     for (seq, event) in events.iter().enumerate() {
@@ -59,12 +75,25 @@ struct Builder<'e> {
     /// no order leaves it. Fx hashing, as rustc's own tables: SipHash of
     /// 400 k job ids was 3 % of judging at 1000 jobs/s.
     by_id: FxHashMap<&'e str, usize>,
+    /// The same index by the address of an id's text: a trace's events
+    /// share one allocation per id (`world::collect` interns them), so most
+    /// lookups find it here, hashing one word and comparing none of the
+    /// text. Only a cache: an id reached by another allocation (a hand-made
+    /// trace) goes through `by_id`, then lands here too.
+    by_address: FxHashMap<(usize, usize), usize>,
 }
 
 impl<'e> Builder<'e> {
     fn job_mut(&mut self, job: &'e JobId) -> &mut JobView {
+        let address = (job.as_ptr() as usize, job.len());
+        if let Some(&index) = self.by_address.get(&address) {
+            return &mut self.jobs[index];
+        }
         let next = self.jobs.len();
         let index = *self.by_id.entry(&**job).or_insert(next);
+        // The events borrow the trace for the whole build, so no address
+        // is freed and reused for other text while this cache lives.
+        self.by_address.insert(address, index);
         if index == next {
             self.jobs.push(JobView {
                 job: job.clone(),
