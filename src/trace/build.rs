@@ -69,11 +69,11 @@ struct Builder<'e> {
     view: TraceView,
     /// The job views, in the order their ids first appeared.
     jobs: Vec<JobView>,
-    /// Job id → index into `jobs`. Looked up only, never iterated.
-    /// A hash index, although the determinism guard of clippy.toml steers
-    /// to ordered maps, because it is only ever looked up, never iterated:
-    /// no order leaves it. Fx hashing, as rustc's own tables: SipHash of
-    /// 400 k job ids was 3 % of judging at 1000 jobs/s.
+    /// Job id → index into `jobs`. A hash index, although the determinism
+    /// guard of clippy.toml steers to ordered maps, because it is only ever
+    /// looked up, never iterated: no order leaves it. Fx hashing, as
+    /// rustc's own tables: SipHash of 400 k job ids was 3 % of judging at
+    /// 1000 jobs/s.
     by_id: FxHashMap<&'e str, usize>,
     /// The same index by the address of an id's text: a trace's events
     /// share one allocation per id (`world::collect` interns them), so most
