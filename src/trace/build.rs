@@ -56,9 +56,11 @@ pub(super) fn index(events: &[Event]) -> TraceView {
         builder.view.end_us = builder.view.end_us.max(event.at_us);
         builder.add(seq, event);
     }
-    let mut view = builder.view;
-    view.jobs = builder.jobs.into_iter().map(|job| (job.job.clone(), job)).collect();
-    view.pair_executions();
+    let Builder {
+        mut view, jobs, by_id, ..
+    } = builder;
+    view.pair_executions(|job| by_id.get(job).map(|&index| &jobs[index]));
+    view.jobs = jobs.into_iter().map(|job| (job.job.clone(), job)).collect();
     view
 }
 

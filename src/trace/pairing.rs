@@ -1,6 +1,6 @@
 //! Pairing backend executions with the submissions that ran them.
 
-use super::job::JobSend;
+use super::job::{JobSend, JobView};
 use super::records::BackendCall;
 use super::view::TraceView;
 
@@ -37,14 +37,16 @@ impl TraceView {
             .filter_map(|&index| self.backend_calls.get(index))
     }
 
-    pub(super) fn pair_executions(&mut self) {
+    /// Pairs every execution, finding a job's view by `job_of` (the
+    /// builder's hash index: the view's own map is not made yet).
+    pub(super) fn pair_executions<'j>(&mut self, job_of: impl Fn(&str) -> Option<&'j JobView>) {
         for (index, call) in self.backend_calls.iter().enumerate() {
             // A request whose body never arrived (the agent went away while
             // sending it) names no job and cannot be paired.
             let Some(job) = call.job.as_deref().filter(|_| call.is_execution()) else {
                 continue;
             };
-            let owner = self.jobs.get(job).and_then(|job| {
+            let owner = job_of(job).and_then(|job| {
                 job.sends
                     .iter()
                     .rev()
