@@ -3,7 +3,11 @@
 # Debian packages, installed here if missing) and fails unless each page
 # drew every timeline lane, logged no console error and drew in under 2 s,
 # and unless every violation of a run was drawn as a marker on the timeline
-# and listed in the header. It also takes a screenshot of each page.
+# and listed in the header. It also takes a screenshot of each page, and
+# drives the job table of the overload and swarm pages: opened with
+# `#selfcheck`, the page's own script (assets/selfcheck.js) sorts, filters,
+# clears and clicks a row with real events and writes "ok …" or "FAIL: why"
+# into the DOM, which this script reads from the dump.
 #
 # Pages checked:
 #   overload-broken  a real failing run: scenarios/overload.toml with six
@@ -18,9 +22,8 @@
 #                    so the world never settles and no session reconnects
 #                    (5 violations); its markers must all be drawn
 #
-# The job table's sort, filter and click are not checked here: this script
-# only loads pages (--dump-dom, --screenshot) and drives none; they are
-# covered by reading the page's script, not by a browser.
+# The table check must fail on pages planted with a broken sort, a broken
+# outcome filter or a row click that highlights nothing on the timeline.
 #
 # Usage: scripts/html-check.sh [OUT_DIR]   (default target/html-check)
 set -euo pipefail
@@ -96,6 +99,10 @@ check() {
     failed=1
   fi
   [ -s "$out/$name.png" ] || { echo "html-check: $name: no screenshot"; failed=1; }
+  if grep -q '<pre id="selfcheck">' "$out/$name.dom.html"; then
+    echo "html-check: $name: the table self-check ran without #selfcheck in the URL"
+    failed=1
+  fi
   if [ "$lanes_min" -gt 0 ]; then
     local lanes errors render_ms violations drawn listed
     lanes=$(attr lanes-drawn "$out/$name.dom.html")
@@ -131,6 +138,18 @@ check() {
   return "$failed"
 }
 
+# table PAGE: opens PAGE#selfcheck and prints the self-check's line; fails
+# unless it begins "ok".
+table() {
+  local page=$1 name line
+  name=$(basename "$page" .html)
+  "$chrome" "${flags[@]}" --dump-dom "file://$(realpath "$page")#selfcheck" > "$out/$name.selfcheck.html" 2> /dev/null
+  line=$(grep -o '<pre id="selfcheck">[^<]*' "$out/$name.selfcheck.html" | head -1 |
+    sed -e 's/^<pre id="selfcheck">//' -e 's/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&amp;/\&/g' || true)
+  printf 'html-check: %-16s table: %s\n' "$name" "${line:-FAIL: no self-check result in the page}"
+  [ "${line:0:3}" = "ok " ]
+}
+
 # Five level lanes, three span rows and three marker rows.
 lanes=11
 status=0
@@ -139,6 +158,23 @@ check "$out/overload-saved.html" "$lanes" || status=1
 check "$out/swarm.html" "$lanes" || status=1
 check "$out/sweep.html" 0 || status=1
 check "$out/violations.html" "$lanes" 5 || status=1
+table "$out/overload-broken.html" || status=1
+table "$out/swarm.html" || status=1
+# The table check must catch a broken sort, filter and row highlight.
+# plant NAME SED_EXPR: a copy of the overload page edited by SED_EXPR.
+plant() {
+  local name=$1
+  sed "$2" "$out/overload-broken.html" > "$out/$name.html"
+  cmp -s "$out/overload-broken.html" "$out/$name.html" && { echo "html-check: $name: nothing planted"; return 1; }
+  if table "$out/$name.html" > "$out/$name.txt"; then
+    echo "html-check: a page with a $name passed the table check"
+    return 1
+  fi
+  echo "html-check: planted $name caught: $(sed 's/^.*table: //' "$out/$name.txt")"
+}
+plant broken-sort 's|filtered\.sort(|[].sort(|' || status=1
+plant broken-filter 's|if (outcome && r\[col\.outcome\] !== outcome) return false;||' || status=1
+plant broken-highlight 's|ctx\.fillRect(x0, AXIS_H, Math\.max(3, x1 - x0), height - AXIS_H);||' || status=1
 # The check must catch a page that draws no violation marker.
 sed 's|violationsDrawn += 1;||' "$out/violations.html" > "$out/planted-no-markers.html"
 if check "$out/planted-no-markers.html" "$lanes" 5 > "$out/planted-no-markers.txt"; then

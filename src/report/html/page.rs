@@ -6,6 +6,8 @@ use super::PageData;
 const TEMPLATE: &str = include_str!("assets/page.html");
 const STYLE: &str = include_str!("assets/report.css");
 const HISTOGRAMS: &str = include_str!("assets/histograms.js");
+/// Drives the job table when the URL ends in `#selfcheck` (scripts/html-check.sh).
+const SELFCHECK: &str = include_str!("assets/selfcheck.js");
 const SCRIPT: &str = include_str!("assets/report.js");
 
 /// `text` safe inside HTML text and attribute values.
@@ -45,6 +47,7 @@ pub fn html(data: &PageData) -> String {
             ("TITLE", &escape(&title)),
             ("STYLE", STYLE),
             ("HISTOGRAMS", HISTOGRAMS),
+            ("SELFCHECK", SELFCHECK),
             ("SCRIPT", SCRIPT),
             ("DATA", &script_json(data)),
         ],

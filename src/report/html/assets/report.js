@@ -5,7 +5,8 @@
 // data-render-ms, data-violations (the run's count) and
 // data-violations-drawn (violation markers drawn on the timeline) and
 // data-violations-listed (items of the header's list), which the headless
-// browser check (scripts/html-check.sh) reads.
+// browser check (scripts/html-check.sh) reads; it also opens pages with
+// #selfcheck, which runs selfcheck.js on the job table.
 "use strict";
 (function () {
   var started = performance.now();
@@ -316,6 +317,8 @@
 
   // Violation markers drawn by the last draw (the whole run is in view at first).
   var violationsDrawn = 0;
+  // The selected job's spans as drawn by the last draw: [x, width] in CSS px.
+  var highlighted = [];
   function draw() {
     violationsDrawn = 0;
     var wrap = document.getElementById("timeline-wrap");
@@ -327,11 +330,15 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
     drawAxis(ctx, height);
+    highlighted = [];
     if (selected) {
       ctx.fillStyle = "rgba(47,111,214,.16)";
       selected.spans.forEach(function (s) {
         var x0 = Math.max(GUTTER, X(s[0])), x1 = Math.min(width - RIGHT, X(s[1]));
-        if (x1 >= GUTTER && x0 <= width - RIGHT) ctx.fillRect(x0, AXIS_H, Math.max(3, x1 - x0), height - AXIS_H);
+        if (x1 >= GUTTER && x0 <= width - RIGHT) {
+          ctx.fillRect(x0, AXIS_H, Math.max(3, x1 - x0), height - AXIS_H);
+          highlighted.push([x0, Math.max(3, x1 - x0)]);
+        }
       });
     }
     var drawn = 0;
@@ -561,4 +568,7 @@
   document.body.dataset.violationsListed = String(document.querySelectorAll("ul.violations li").length);
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
   document.body.dataset.errors = String(errors.length);
+  // Only scripts/html-check.sh opens a page so: drive the table (selfcheck.js).
+  if (location.hash === "#selfcheck") window.simctlSelfcheck({ columns: col, rows: JOBS.rows, draw: draw,
+    shown: function () { return filtered.slice(0, shownMax); }, highlighted: function () { return highlighted; } });
 })();
