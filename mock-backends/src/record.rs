@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use sealed_bytes::ByteLog;
 use serde::Serialize;
 
 use crate::clock::Clock;
@@ -54,10 +55,11 @@ pub struct RequestRecord {
     /// Completion tokens inside `body`.
     pub tokens_written: u64,
     /// Exact response body bytes handed to the transport, without chunked
-    /// framing: what an HTTP client's body reader yields. Serialized as
-    /// text (the mock writes UTF-8 only).
+    /// framing: what an HTTP client's body reader yields. Sealed (packed,
+    /// with its digest) when the request ends, since a run keeps every
+    /// body to its end. Serialized as text (the mock writes UTF-8 only).
     #[serde(serialize_with = "body_as_text")]
-    pub body: Vec<u8>,
+    pub body: ByteLog,
     /// Clock time a capacity slot was granted (chat completions only).
     pub admitted_us: Option<u64>,
     /// Clock time the first body bytes were handed to the transport.
@@ -70,8 +72,8 @@ pub struct RequestRecord {
     pub end: Option<RequestEnd>,
 }
 
-fn body_as_text<S: serde::Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(body))
+fn body_as_text<S: serde::Serializer>(body: &ByteLog, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(&body.bytes()))
 }
 
 /// Shared log of every request of one backend host. simctl creates one per
@@ -208,7 +210,7 @@ impl Recorder {
             stream: false,
             prompt_tokens: None,
             tokens_written: 0,
-            body: Vec::new(),
+            body: ByteLog::new(),
             admitted_us: None,
             first_byte_us: None,
             faults: Vec::new(),
@@ -323,6 +325,8 @@ impl RecordHandle {
         );
         record.end_us = Some(now);
         record.end = Some(end);
+        // Nothing more is written to this body: keep it packed.
+        record.body.seal();
     }
 }
 
@@ -381,14 +385,14 @@ mod tests {
         let open = recorder.open(arrival("/a"), clock.clone());
         open.append_body(b"ab", 1);
         let taken = recorder.take_records();
-        assert_eq!((taken.len(), taken[0].body.as_slice()), (1, &b"ab"[..]));
+        assert_eq!((taken.len(), taken[0].body.to_vec()), (1, b"ab".to_vec()));
         open.append_body(b"late", 1);
         drop(open);
         assert!(recorder.records().is_empty());
         let next = recorder.open(arrival("/b"), clock);
         next.append_body(b"c", 1);
         let records = recorder.records();
-        assert_eq!((records[0].request_id, records[0].body.as_slice()), (1, &b"c"[..]));
+        assert_eq!((records[0].request_id, records[0].body.to_vec()), (1, b"c".to_vec()));
     }
 
     /// Dropping an unfinished handle ends the record with its drop end at
@@ -409,6 +413,7 @@ mod tests {
         assert_eq!(records[0].end, Some(RequestEnd::Fault("backend_stopped".into())));
         assert_eq!(records[0].end_us, Some(42));
         assert_eq!(records[0].body, b"abc");
+        assert!(records[0].body.is_sealed(), "an ended request's body is sealed");
         assert_eq!(records[0].tokens_written, 2);
         assert_eq!(records[1].end, Some(RequestEnd::Completed));
     }

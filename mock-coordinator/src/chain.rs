@@ -68,6 +68,8 @@ impl LogState {
             free &= ended;
             if e.cancel_sent_us.is_some() && e.terminals.is_empty() && e.superseded_us.is_none() {
                 e.superseded_us = Some(at_us);
+                // Frames of the id now go to the later submission.
+                e.bytes.seal();
             }
         }
         if resend {

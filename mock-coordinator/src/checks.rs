@@ -162,7 +162,7 @@ fn two_completions(state: &LogState) -> CheckReport {
     );
     let mut unmarked = 0;
     for job in state.jobs.iter().filter(|j| !j.bytes.is_empty()) {
-        let seen = completions_in(&job.bytes);
+        let seen = completions_in(&job.bytes.bytes());
         if seen.ids.is_empty() && seen.done_lines == 0 {
             unmarked += 1;
             continue;
@@ -348,7 +348,7 @@ fn tokens_emitted(state: &LogState) -> CheckReport {
                 continue;
             };
             r.judged += 1;
-            let bound = token_bound(&job.bytes);
+            let bound = token_bound(&job.bytes.bytes());
             if tokens_emitted > bound {
                 let what = format!(
                     "job_error reports tokens_emitted {tokens_emitted}, but the {} bytes relayed hold at most {bound}",

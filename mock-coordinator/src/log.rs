@@ -136,6 +136,10 @@ impl Log {
         let mut s = self.lock();
         let summary = Summary::of(&s);
         s.jobs_by_id.clear();
+        // The run is over: the jobs still streaming are read as they are.
+        for job in &mut s.jobs {
+            job.bytes.seal();
+        }
         LogSnapshot {
             sessions: std::mem::take(&mut s.sessions),
             jobs: std::mem::take(&mut s.jobs),

@@ -149,6 +149,8 @@ impl LogState {
             }
             if job.sent_us.is_some() {
                 job.session_lost_us = Some(at_us);
+                // Its frames end with the session: keep the bytes packed.
+                job.bytes.seal();
             } else {
                 job.undeliverable = Some("connection ended before the frame was written".into());
             }

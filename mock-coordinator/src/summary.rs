@@ -205,7 +205,7 @@ mod tests {
         j.conn = Some(1);
         for &(at_us, len) in chunks {
             j.chunks.push(ChunkRecord { at_us, len });
-            j.bytes.extend(std::iter::repeat_n(b'x', len));
+            j.bytes.extend_from_slice(&vec![b'x'; len]);
         }
         if let Some(at_us) = done_us {
             j.terminals.push(TerminalRecord {

@@ -219,11 +219,11 @@ mod tests {
     #[test]
     fn a_prefix_view_has_its_own_summary() {
         let body = Blob::from(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\ndata: [DONE]\n".to_vec());
-        let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
-        let cut = Blob::share_prefix(body.as_bytes()[..20].to_vec(), [&body]);
-        assert_eq!(of(&whole), summarise(body.as_bytes()));
+        let whole = Blob::share_prefix(body.bytes().to_vec(), [&body]);
+        let cut = Blob::share_prefix(body.bytes()[..20].to_vec(), [&body]);
+        assert_eq!(of(&whole), summarise(&body.bytes()));
         assert!(of(&body).done_line && of(&body).tokens_whole_lines == 1);
-        assert_eq!(of(&cut), summarise(&body.as_bytes()[..20]));
+        assert_eq!(of(&cut), summarise(&body.bytes()[..20]));
         assert!(!of(&cut).done_line && of(&cut).tokens_with_tail == 0);
     }
 }

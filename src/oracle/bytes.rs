@@ -30,7 +30,7 @@ fn match_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) ->
 }
 
 fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tally, found: &mut Vec<Violation>) {
-    let relayed = send.bytes.as_bytes();
+    let relayed = send.bytes.len();
     let at_us = send
         .first_terminal_us()
         .or(send.chunks.last().map(|c| c.at_us))
@@ -55,10 +55,9 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tal
     }
     let Some(call) = calls.first() else {
         tally.judge();
-        if done || !relayed.is_empty() {
+        if done || relayed > 0 {
             flag(format!(
-                "{} bytes relayed but no backend request carried this submission",
-                relayed.len()
+                "{relayed} bytes relayed but no backend request carried this submission"
             ));
         }
         return;
@@ -69,22 +68,21 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tal
         return;
     }
     tally.judge();
-    // Compared as blobs: a reassembled stream that is a view of the body's
-    // own bytes is equal (or a prefix) without reading them again.
-    let written = call.body.as_bytes();
+    // Compared as blobs: a reassembled stream that is the body's own blob,
+    // or a view of its bytes, is equal (or a prefix) without reading them
+    // again, and two sealed streams compare by length and digest. The
+    // bytes are unpacked only to say where a mismatch begins.
+    let written = call.body.len();
+    let difference = || first_difference(&send.bytes.bytes(), &call.body.bytes());
     if done && send.bytes != call.body {
         flag(format!(
-            "job_done, but relayed {} bytes != backend wrote {} bytes{}",
-            relayed.len(),
-            written.len(),
-            first_difference(relayed, written)
+            "job_done, but relayed {relayed} bytes != backend wrote {written} bytes{}",
+            difference()
         ));
     } else if !done && !call.body.starts_with(&send.bytes) {
         flag(format!(
-            "relayed {} bytes are not a prefix of the {} bytes the backend wrote{}",
-            relayed.len(),
-            written.len(),
-            first_difference(relayed, written)
+            "relayed {relayed} bytes are not a prefix of the {written} bytes the backend wrote{}",
+            difference()
         ));
     }
     for terminal in &send.terminals {
@@ -93,11 +91,10 @@ fn check_send(job: &str, send: &JobSend, calls: &[&BackendCall], tally: &mut Tal
             code,
             ..
         } = &terminal.what
-            && *claimed != relayed.len() as u64
+            && *claimed != relayed as u64
         {
             flag(format!(
-                "job_error {code} claims bytes_emitted {claimed}, but {} bytes were relayed",
-                relayed.len()
+                "job_error {code} claims bytes_emitted {claimed}, but {relayed} bytes were relayed"
             ));
         }
     }

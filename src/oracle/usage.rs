@@ -54,7 +54,7 @@ fn matches_backend(view: &TraceView, _config: &OracleConfig, tally: &mut Tally) 
         // which nothing else needs of most bodies since the heartbeat rule
         // counts relayed tokens only when a figure disagrees; this skips
         // every line that cannot carry a usage key.
-        let expected = stream_usage(call.body.as_bytes());
+        let expected = stream_usage(&call.body.bytes());
         if (tokens_in, tokens_out) != expected {
             let detail = format!(
                 "{}: job_done reports {tokens_in} input / {tokens_out} output tokens, the backend's stream on {} \

@@ -2,12 +2,16 @@
 //! its length and SHA-256, so that traces stay small while byte equality can
 //! still be checked exactly.
 //!
-//! Memory: a blob is a reference-counted [`Bytes`], so a body moves into the
-//! trace without a copy ([`Blob::from`] a `Vec`), and the bytes the
-//! coordinator reassembled share the backend's body when they are a prefix
-//! of it ([`Blob::share_prefix`]): a run holds each relayed byte once. A
-//! blob equal to the whole body is the body's own blob, so its digest is
-//! computed once for both (the trace hash writes every blob's digest).
+//! Memory: a blob is either plain, a reference-counted [`Bytes`], or
+//! sealed, the packed form a mock made when its stream ended
+//! ([`sealed_bytes::Sealed`]: LZ4 with the length and SHA-256 taken while
+//! the bytes were at hand). Either moves into the trace without a copy
+//! ([`Blob::from`] a `Vec` or a [`ByteLog`]). The bytes the coordinator
+//! reassembled are the backend's body's own blob when they equal it
+//! ([`Blob::shared`]), so a done job's body is held, and its values are
+//! derived, once. Sealed blobs compare by length and digest, and are
+//! unpacked only for a reader that needs their bytes ([`Blob::bytes`]). A
+//! plain reassembly that is a prefix of a plain body is a view of it.
 //!
 //! Derived values: a reader above the trace may keep one value computed
 //! from a blob's bytes in the blob itself ([`Blob::derived`]), shared like
@@ -23,9 +27,11 @@
 //! it gets slots of its own.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use sealed_bytes::{ByteLog, Sealed};
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -33,12 +39,27 @@ use sha2::{Digest, Sha256};
 /// Equality is by bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Blob {
-    bytes: Bytes,
+    bytes: Stored,
     /// What is computed once from `bytes`, shared by the clones; `None`
     /// for an empty blob, whose values cost nothing to compute again (each
     /// submission and backend request starts with an empty blob, 50 k of
     /// them at 1000 jobs/s: an allocation each, and a free, saved).
     memo: Option<Arc<Memo>>,
+}
+
+/// How a blob holds its bytes.
+#[derive(Clone, Debug)]
+enum Stored {
+    /// As they are.
+    Plain(Bytes),
+    /// Packed by the mock that recorded them, with length and digest.
+    Sealed(Arc<Sealed>),
+}
+
+impl Default for Stored {
+    fn default() -> Self {
+        Stored::Plain(Bytes::new())
+    }
 }
 
 /// The values computed from one blob's bytes, each at most once. Both
@@ -49,7 +70,7 @@ pub struct Blob {
 /// holds the most memory, and their slots are filled only when it is judged.
 #[derive(Debug, Default)]
 struct Memo {
-    /// The SHA-256 of the bytes.
+    /// The SHA-256 of plain bytes (a sealed blob carries its own).
     digest: OnceLock<Box<[u8; 32]>>,
     /// The one value a reader derived from the bytes ([`Blob::derived`]).
     derived: OnceLock<Box<dyn Any + Send + Sync>>,
@@ -57,7 +78,10 @@ struct Memo {
 
 impl PartialEq for Blob {
     fn eq(&self, other: &Self) -> bool {
-        self.is_same_view(other) || self.bytes == other.bytes
+        match (&self.bytes, &other.bytes) {
+            (Stored::Sealed(a), Stored::Sealed(b)) => a.same_bytes(b),
+            _ => self.is_same_view(other) || (self.len() == other.len() && *self.bytes() == *other.bytes()),
+        }
     }
 }
 
@@ -67,14 +91,45 @@ impl Blob {
     fn of(bytes: Bytes) -> Self {
         Self {
             memo: (!bytes.is_empty()).then(Arc::default),
-            bytes,
+            bytes: Stored::Plain(bytes),
         }
     }
 
-    /// Whether both are views of the same bytes in memory (then equal,
-    /// without comparing them).
+    fn plain(&self) -> Option<&Bytes> {
+        match &self.bytes {
+            Stored::Plain(bytes) => Some(bytes),
+            Stored::Sealed(_) => None,
+        }
+    }
+
+    /// Whether both are plain views of the same bytes in memory (then
+    /// equal, without comparing them).
     fn is_same_view(&self, other: &Self) -> bool {
-        self.bytes.as_ptr() == other.bytes.as_ptr() && self.len() == other.len()
+        match (self.plain(), other.plain()) {
+            (Some(a), Some(b)) => a.as_ptr() == b.as_ptr() && a.len() == b.len(),
+            _ => false,
+        }
+    }
+
+    /// Whether both are sealed, of the same bytes.
+    fn is_same_sealed(&self, other: &Sealed) -> bool {
+        matches!(&self.bytes, Stored::Sealed(mine) if mine.same_bytes(other))
+    }
+
+    /// A recorded stream as a blob: one of `candidates` when it holds the
+    /// same bytes (a done job's reassembly is its body: one blob, one
+    /// derived value), else the stream's own bytes. An open (plain) stream
+    /// shares a plain candidate's memory when it is a prefix of it
+    /// ([`Blob::share_prefix`]).
+    pub fn shared<'a>(log: ByteLog, candidates: impl IntoIterator<Item = &'a Blob>) -> Self {
+        match log {
+            ByteLog::Open(bytes) => Self::share_prefix(bytes, candidates),
+            ByteLog::Sealed(sealed) => candidates
+                .into_iter()
+                .find(|c| c.is_same_sealed(&sealed))
+                .cloned()
+                .unwrap_or_else(|| Self::from(ByteLog::Sealed(sealed))),
+        }
     }
 
     /// Wraps a copy of `bytes`.
@@ -85,38 +140,62 @@ impl Blob {
     /// `bytes` as a blob, sharing the first `bytes.len()` bytes of one of
     /// `candidates` when they are equal (no copy), else taking `bytes`.
     pub fn share_prefix<'a>(bytes: Vec<u8>, candidates: impl IntoIterator<Item = &'a Blob>) -> Self {
-        match candidates.into_iter().find(|c| c.bytes.starts_with(&bytes)) {
-            Some(whole) if whole.len() == bytes.len() => whole.clone(),
-            Some(longer) => Self::of(longer.bytes.slice(..bytes.len())),
+        let mut plain = candidates.into_iter().filter_map(|c| Some((c, c.plain()?)));
+        match plain.find(|(_, c)| c.starts_with(&bytes)) {
+            Some((whole, _)) if whole.len() == bytes.len() => whole.clone(),
+            Some((_, longer)) => Self::of(longer.slice(..bytes.len())),
             None => Self::from(bytes),
         }
     }
 
-    /// The bytes themselves.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The bytes themselves: borrowed when plain, unpacked when sealed
+    /// (each call unpacks again; a value read often is [`Blob::derived`]).
+    pub fn bytes(&self) -> Cow<'_, [u8]> {
+        match &self.bytes {
+            Stored::Plain(bytes) => Cow::Borrowed(bytes),
+            Stored::Sealed(sealed) => Cow::Owned(sealed.unpack()),
+        }
     }
 
     /// Number of bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        match &self.bytes {
+            Stored::Plain(bytes) => bytes.len(),
+            Stored::Sealed(sealed) => sealed.len(),
+        }
     }
 
     /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len() == 0
     }
 
-    /// Whether `prefix`'s bytes begin these (a view of the start of the
-    /// same memory is, without comparing bytes).
+    /// Whether `prefix`'s bytes begin these (a plain view of the start of
+    /// the same memory does, and a blob of equal length must be equal,
+    /// without unpacking sealed bytes).
     pub fn starts_with(&self, prefix: &Blob) -> bool {
-        (self.bytes.as_ptr() == prefix.bytes.as_ptr() && prefix.len() <= self.len())
-            || self.bytes.starts_with(&prefix.bytes)
+        if let (Some(mine), Some(theirs)) = (self.plain(), prefix.plain())
+            && mine.as_ptr() == theirs.as_ptr()
+            && theirs.len() <= mine.len()
+        {
+            return true;
+        }
+        match prefix.len() {
+            0 => true,
+            len if len > self.len() => false,
+            len if len == self.len() => self == prefix,
+            _ => self.bytes().starts_with(&prefix.bytes()),
+        }
     }
 
-    /// Lower-case hex SHA-256 of the bytes.
+    /// Lower-case hex SHA-256 of the bytes: a sealed blob's own, taken
+    /// when it was sealed; a plain blob's computed once.
     pub fn sha256_hex(&self) -> String {
-        let digest = || Box::new(Sha256::digest(&self.bytes).into());
+        let plain = match &self.bytes {
+            Stored::Sealed(sealed) => return hex(sealed.sha256()),
+            Stored::Plain(bytes) => bytes,
+        };
+        let digest = || Box::new(Sha256::digest(plain).into());
         match &self.memo {
             Some(memo) => hex(&**memo.digest.get_or_init(digest)),
             None => hex(&*digest()),
@@ -130,12 +209,12 @@ impl Blob {
     /// `derive` must be a function of the bytes alone.
     pub fn derived<T: Clone + Send + Sync + 'static>(&self, derive: fn(&[u8]) -> T) -> T {
         let Some(memo) = &self.memo else {
-            return derive(&self.bytes);
+            return derive(&self.bytes());
         };
-        let kept = memo.derived.get_or_init(|| Box::new(derive(&self.bytes)));
+        let kept = memo.derived.get_or_init(|| Box::new(derive(&self.bytes())));
         match kept.downcast_ref::<T>() {
             Some(value) => value.clone(),
-            None => derive(&self.bytes),
+            None => derive(&self.bytes()),
         }
     }
 }
@@ -147,6 +226,20 @@ impl From<Vec<u8>> for Blob {
     fn from(mut bytes: Vec<u8>) -> Self {
         bytes.shrink_to_fit();
         Self::of(Bytes::from(bytes))
+    }
+}
+
+impl From<ByteLog> for Blob {
+    /// Takes the log's bytes without copying them: an open log's buffer
+    /// (spare capacity released), a sealed log's packed form.
+    fn from(log: ByteLog) -> Self {
+        match log {
+            ByteLog::Open(bytes) => Self::from(bytes),
+            ByteLog::Sealed(sealed) => Self {
+                memo: (!sealed.is_empty()).then(Arc::default),
+                bytes: Stored::Sealed(sealed),
+            },
+        }
     }
 }
 
@@ -190,20 +283,20 @@ mod tests {
     fn share_prefix_shares_or_keeps() {
         let body = Blob::from(b"data: a\n\ndata: b\n\n".to_vec());
         let shared = Blob::share_prefix(b"data: a\n\n".to_vec(), [&body]);
-        assert_eq!(shared.as_bytes(), b"data: a\n\n");
+        assert_eq!(&*shared.bytes(), b"data: a\n\n");
         assert_eq!(
-            shared.bytes.as_ptr(),
-            body.bytes.as_ptr(),
+            shared.plain().unwrap().as_ptr(),
+            body.plain().unwrap().as_ptr(),
             "a prefix is a view of the body, not a copy"
         );
-        let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
+        let whole = Blob::share_prefix(body.bytes().to_vec(), [&body]);
         assert_eq!(whole.sha256_hex(), body.sha256_hex());
         assert!(
             Arc::ptr_eq(whole.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()),
             "the whole body's digest is computed once"
         );
         let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
-        assert_eq!(other.as_bytes(), b"data: x");
+        assert_eq!(&*other.bytes(), b"data: x");
         assert_eq!(Blob::share_prefix(Vec::new(), []).len(), 0);
     }
 
@@ -218,7 +311,7 @@ mod tests {
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let calls = || CALLS.load(std::sync::atomic::Ordering::Relaxed);
         let body = Blob::from(b"data: a\n\ndata: b\n\n".to_vec());
-        let whole = Blob::share_prefix(body.as_bytes().to_vec(), [&body]);
+        let whole = Blob::share_prefix(body.bytes().to_vec(), [&body]);
         let prefix = Blob::share_prefix(b"data: a\n".to_vec(), [&body]);
         assert_eq!(whole.derived(count_lines), 4);
         assert_eq!(body.derived(count_lines), 4);
@@ -246,6 +339,53 @@ mod tests {
         assert!(!view.starts_with(&body) && !copy.starts_with(&body));
         assert!(!Blob::new(b"x").starts_with(&Blob::new(b"y")));
         assert!(body.starts_with(&Blob::default()));
+    }
+
+    fn sealed(bytes: &[u8]) -> Blob {
+        let mut log = ByteLog::from(bytes.to_vec());
+        log.seal();
+        Blob::from(log)
+    }
+
+    /// A sealed blob equals, begins and digests like the plain blob of the
+    /// same bytes, and derives from its unpacked bytes.
+    #[test]
+    fn sealed_blob_reads_like_plain() {
+        let bytes = b"data: a\n\ndata: b\n\n";
+        let (plain, packed) = (Blob::new(bytes), sealed(bytes));
+        assert_eq!(packed, plain);
+        assert_eq!(plain, packed);
+        assert_eq!(packed, sealed(bytes));
+        assert_ne!(packed, sealed(b"data: a\n\n"));
+        assert_eq!(packed.sha256_hex(), plain.sha256_hex());
+        assert_eq!(packed.len(), bytes.len());
+        assert_eq!(&*packed.bytes(), bytes);
+        assert!(packed.starts_with(&sealed(b"data: a")) && packed.starts_with(&Blob::new(b"data: a")));
+        assert!(packed.starts_with(&plain) && plain.starts_with(&packed) && packed.starts_with(&Blob::default()));
+        assert!(!packed.starts_with(&sealed(b"data: x")) && !sealed(b"data: a").starts_with(&packed));
+        assert_eq!(packed.derived(|b| b.len()), bytes.len());
+        assert_eq!(
+            serde_json::to_string(&packed).unwrap(),
+            serde_json::to_string(&plain).unwrap()
+        );
+    }
+
+    /// A sealed reassembly equal to a sealed body is the body's own blob;
+    /// another stays its own.
+    #[test]
+    fn shared_takes_the_equal_sealed_body() {
+        let body = sealed(b"data: a\n\ndata: b\n\n");
+        let mut log = ByteLog::from(b"data: a\n\ndata: b\n\n".to_vec());
+        log.seal();
+        let same = Blob::shared(log, [&Blob::new(b"x"), &body]);
+        assert!(Arc::ptr_eq(same.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()));
+        let mut log = ByteLog::from(b"data: a\n\n".to_vec());
+        log.seal();
+        let prefix = Blob::shared(log, [&body]);
+        assert!(!Arc::ptr_eq(prefix.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()));
+        assert!(body.starts_with(&prefix));
+        let open = Blob::shared(ByteLog::from(b"data: a".to_vec()), [&body]);
+        assert_eq!(&*open.bytes(), b"data: a", "an open log is kept as plain bytes");
     }
 
     /// A blob's shared memo costs no more than the digest slot it replaced.

@@ -132,10 +132,10 @@ mod tests {
         let job = &view.jobs["j"];
         let (original, rerun) = (&job.sends[0], &job.sends[1]);
         assert_eq!(
-            (original.bytes.as_bytes(), original.cancel_us, original.superseded_us),
+            (&*original.bytes.bytes(), original.cancel_us, original.superseded_us),
             (&b"ab"[..], Some(13_000), Some(2_000_000))
         );
-        assert_eq!((rerun.bytes.as_bytes(), rerun.is_done()), (&b"cde"[..], true));
+        assert_eq!((&*rerun.bytes.bytes(), rerun.is_done()), (&b"cde"[..], true));
         assert_eq!(job.stray_chunks.len(), 1);
     }
 
@@ -171,7 +171,7 @@ mod tests {
         let view = TraceView::build(&events);
         let call = view.executions_of("j").next().unwrap();
         assert_eq!(
-            (call.start_us, call.end_us, call.body.as_bytes()),
+            (call.start_us, call.end_us, &*call.body.bytes()),
             (1, Some(9), &b"xyz"[..])
         );
     }

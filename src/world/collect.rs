@@ -241,7 +241,7 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mu
     }
     if let Some(last) = job.chunks.last() {
         let candidates = bodies.get(&*id).into_iter().flatten().copied();
-        let bytes = Blob::share_prefix(std::mem::take(&mut job.bytes), candidates);
+        let bytes = Blob::shared(std::mem::take(&mut job.bytes), candidates);
         events.push(Event::new(last.at_us, EventKind::JobBytes { job: id, sub, bytes }));
     }
     events

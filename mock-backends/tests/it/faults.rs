@@ -91,7 +91,10 @@ async fn cut_ends_the_body_with_an_error() {
     let record = ended(&recorder, 0).await;
     assert_eq!(concat(&pieces), record.body);
     assert_eq!(record.tokens_written, 4);
-    assert_eq!(content_of(&sse_events(&record.body)).split_whitespace().count(), 4);
+    assert_eq!(
+        content_of(&sse_events(&record.body.bytes())).split_whitespace().count(),
+        4
+    );
     assert_eq!(record.end, Some(RequestEnd::Fault("cut".into())));
 }
 

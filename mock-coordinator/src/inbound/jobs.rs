@@ -78,7 +78,7 @@ fn trigger_fires(job: &JobRecord, old_len: usize) -> Option<&CancelTrigger> {
     }
     job.cancel_plan.iter().find(|t| match t {
         CancelTrigger::AfterChunks { after_chunks, .. } => job.chunks.len() >= *after_chunks as usize,
-        CancelTrigger::RaceCompletion { .. } => completion_seen(&job.bytes, old_len),
+        CancelTrigger::RaceCompletion { .. } => completion_seen(&job.bytes.bytes(), old_len),
         _ => false,
     })
 }
@@ -156,6 +156,8 @@ pub(crate) fn on_terminal(state: &mut LogState, ctx: Ctx, kind: &str, obj: &Map<
         conn: ctx.conn,
         frame: terminal,
     });
+    // No chunk is expected after a terminal frame: keep the bytes packed.
+    job.bytes.seal();
     if first && uncancelled {
         state.resends.fire(index, ResendAfter::Terminal, ctx.at_us);
     }
@@ -254,6 +256,7 @@ mod tests {
         assert!(r.job_finished);
         let job = &s.jobs[0];
         assert_eq!(job.bytes, b"hello world");
+        assert!(job.bytes.is_sealed(), "the terminal frame seals the bytes");
         assert_eq!(
             job.chunks,
             vec![ChunkRecord { at_us: 10, len: 6 }, ChunkRecord { at_us: 20, len: 5 }]

@@ -1,6 +1,7 @@
 //! The record of one job submission: what was sent, what came back, and the
 //! outcome derived from both.
 
+use sealed_bytes::ByteLog;
 use serde::{Serialize, Serializer};
 
 use crate::script::MalformedKind;
@@ -118,9 +119,13 @@ pub struct JobRecord {
     pub sent_us: Option<u64>,
     pub cancel_plan: Vec<CancelTrigger>,
     pub chunks: Vec<ChunkRecord>,
-    /// Decoded chunk bytes in arrival order (serialized as base64).
+    /// Decoded chunk bytes in arrival order (serialized as base64). Sealed
+    /// (packed, with its digest) once no more frames are expected for the
+    /// submission: its first terminal frame, a lost session, a later
+    /// submission of its id, or the end of the run ([`crate::Log::take_snapshot`]).
+    /// A chunk after that unseals it and is recorded all the same.
     #[serde(serialize_with = "as_base64")]
-    pub bytes: Vec<u8>,
+    pub bytes: ByteLog,
     pub terminals: Vec<TerminalRecord>,
     /// When the first `job_cancel` for this submission was written. A
     /// `job_cancel` names only an id, so it counts for every submission of
@@ -161,9 +166,9 @@ pub struct JobRecord {
     pub(crate) cancel_in_queue: bool,
 }
 
-fn as_base64<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+fn as_base64<S: Serializer>(bytes: &ByteLog, s: S) -> Result<S::Ok, S::Error> {
     use base64::Engine as _;
-    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes.bytes()))
 }
 
 impl JobRecord {
@@ -213,7 +218,7 @@ impl JobRecord {
             sent_us: None,
             cancel_plan: Vec::new(),
             chunks: Vec::new(),
-            bytes: Vec::new(),
+            bytes: ByteLog::new(),
             terminals: Vec::new(),
             cancel_sent_us: None,
             race_fired_us: None,
@@ -269,7 +274,7 @@ mod tests {
     #[test]
     fn bytes_serialize_as_base64() {
         let mut r = record();
-        r.bytes = b"hi".to_vec();
+        r.bytes = b"hi".to_vec().into();
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["bytes"], "aGk=");
     }

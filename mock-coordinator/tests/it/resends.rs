@@ -92,12 +92,12 @@ async fn resend_after_terminal_is_a_new_job() {
         "sent as the terminal frame was read"
     );
     assert_eq!(
-        (jobs[0].outcome(), jobs[0].bytes.as_slice()),
-        (JobOutcome::Done, &b"first"[..])
+        (jobs[0].outcome(), jobs[0].bytes.to_vec()),
+        (JobOutcome::Done, b"first".to_vec())
     );
     assert_eq!(
-        (copy.outcome(), copy.bytes.as_slice()),
-        (JobOutcome::Done, &b"second"[..])
+        (copy.outcome(), copy.bytes.to_vec()),
+        (JobOutcome::Done, b"second".to_vec())
     );
     assert_eq!(copy.id_was_free, Some(true));
     assert_eq!(jobs[0].terminals.len(), 1);
@@ -242,13 +242,13 @@ async fn resend_crossing_the_terminal_either_answer() {
     let (copy0, copy1) = (resends(&jobs, 0)[0], resends(&jobs, 1)[0]);
     assert_eq!(by_arrival(0).bytes, b"old");
     assert_eq!(
-        (copy0.outcome(), copy0.bytes.as_slice()),
-        (JobOutcome::Done, &b"new"[..])
+        (copy0.outcome(), copy0.bytes.to_vec()),
+        (JobOutcome::Done, b"new".to_vec())
     );
     assert_eq!(copy0.id_was_free, Some(false), "either answer was legitimate");
     assert_eq!(
-        (by_arrival(1).outcome(), by_arrival(1).bytes.as_slice()),
-        (JobOutcome::Done, &b"one"[..])
+        (by_arrival(1).outcome(), by_arrival(1).bytes.to_vec()),
+        (JobOutcome::Done, b"one".to_vec())
     );
     assert_eq!(copy1.outcome(), JobOutcome::Error("duplicate_job".into()));
     assert!(log.violations().is_empty(), "{:?}", log.violations());
@@ -275,8 +275,8 @@ async fn duplicate_of_a_rerun() {
     let jobs = log.jobs();
     let copies = resends(&jobs, 0);
     assert_eq!(
-        (copies[0].outcome(), copies[0].bytes.as_slice()),
-        (JobOutcome::Done, &b"rerun"[..])
+        (copies[0].outcome(), copies[0].bytes.to_vec()),
+        (JobOutcome::Done, b"rerun".to_vec())
     );
     assert_eq!(copies[1].outcome(), JobOutcome::Error("duplicate_job".into()));
     assert_eq!(
