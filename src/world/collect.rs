@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 
 use mock_backends::{Recorder, RequestEnd, RequestRecord};
-use mock_coordinator::{JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
+use mock_coordinator::{Dir, FrameRecord, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
 use super::agent_subs;
 use super::frames::{Attribution, frame_event};
-use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Source, Trace};
+use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Trace};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
 /// frame omits the field.
@@ -35,46 +35,86 @@ pub struct Records<'a> {
 
 /// The merged trace of a run. The records are moved into it, not copied:
 /// each backend's recorder is emptied, and the bytes the coordinator
-/// reassembled for a job share the backend's body wherever they are a
-/// prefix of it (see [`Blob::share_prefix`]).
+/// reassembled for a job are the backend's body's own blob wherever they
+/// equal it (see [`Blob::shared`]).
+///
+/// Memory: this is where a run holds the most, its records and their
+/// events at once. So every event goes straight into one buffer of exact
+/// size, source by source in [`Source`] order, and is put in trace order
+/// there ([`Trace::merge_listed_by_source`]): no event is tagged, copied,
+/// or held in a buffer grown by doubling.
 pub fn trace_of(records: Records<'_>) -> Trace {
     // Every job id of the trace, one allocation each, shared by its events.
     let mut ids = Interner::default();
-    let backend: Vec<Event> = records
-        .backends
-        .iter()
-        .flat_map(|recorder| recorder.take_records())
-        .flat_map(|record| backend_events(record, &mut ids))
-        .collect();
+    let backend_records: Vec<RequestRecord> = records.backends.iter().flat_map(|r| r.take_records()).collect();
+    let mut backend = Vec::with_capacity(2 * backend_records.len());
+    for record in backend_records {
+        backend_events(record, &mut ids, &mut backend);
+    }
     let bodies = bodies_by_job(&backend);
     let frames_dropped = records.log.frames_dropped;
-    let coordinator = coordinator_events(records.log, records.end_us, &bodies, &mut ids);
-    drop(bodies);
-    let mut tagged: Vec<(Source, Event)> =
-        Vec::with_capacity(records.world.len() + 2 + coordinator.len() + backend.len() + records.agent.len());
-    tagged.extend(records.world.into_iter().map(|e| (Source::World, e)));
-    let dropped = [
+    let dropped: Vec<(&str, u64)> = [
         ("agent events", records.agent_dropped),
         ("coordinator frames", frames_dropped),
-    ];
-    for (source, count) in dropped.into_iter().filter(|(_, count)| *count > 0) {
+    ]
+    .into_iter()
+    .filter(|(_, count)| *count > 0)
+    .collect();
+    let capacity = records.world.len()
+        + dropped.len()
+        + coordinator_events_max(&records.log)
+        + backend.len()
+        + records.agent.len();
+    let mut events = Vec::with_capacity(capacity);
+    // Source::World
+    events.extend(records.world);
+    for (source, count) in dropped {
         let kind = EventKind::RecordsDropped {
             source: source.to_owned(),
             count,
         };
-        tagged.push((Source::World, Event::new(records.end_us, kind)));
+        events.push(Event::new(records.end_us, kind));
     }
-    tagged.extend(coordinator.into_iter().map(|e| (Source::Coordinator, e)));
-    tagged.extend(backend.into_iter().map(|e| (Source::Backend, e)));
-    tagged.extend(
+    // Source::Coordinator
+    coordinator_events(records.log, records.end_us, &bodies, &mut ids, &mut events);
+    drop(bodies);
+    // Source::Backend, then Source::Agent
+    events.extend(backend);
+    events.extend(
         records
             .agent
             .into_iter()
-            .map(|(at, e)| (Source::Agent, Event::new(at, agent_event(e, &mut ids)))),
+            .map(|(at, e)| Event::new(at, agent_event(e, &mut ids))),
     );
-    let mut trace = Trace::merge(tagged);
+    debug_assert!(events.len() <= capacity, "the capacity bounds every event");
+    // Frames attributed to nothing made no event: release their room.
+    events.shrink_to_fit();
+    let mut trace = Trace::merge_listed_by_source(events);
     agent_subs::attribute(&mut trace.events);
     trace
+}
+
+/// Most events [`coordinator_events`] makes of `log`: two per session, those
+/// of each job ([`job_events_count`]), one per read window, violation, note
+/// and frame of a kind the trace reads ([`frame_event`]; one it cannot
+/// read makes none).
+fn coordinator_events_max(log: &LogSnapshot) -> usize {
+    let frame_read = |frame: &&FrameRecord| {
+        matches!(
+            (frame.dir, &*frame.kind),
+            (Dir::Out, "job_cancel")
+                | (
+                    Dir::In,
+                    "job_chunk" | "job_done" | "job_error" | "heartbeat" | "capabilities"
+                )
+        )
+    };
+    2 * log.sessions.len()
+        + log.jobs.iter().map(job_events_count).sum::<usize>()
+        + log.read_windows.len()
+        + log.violations.len()
+        + log.notes.len()
+        + log.frames.iter().filter(frame_read).count()
 }
 
 /// Every body a backend wrote, by the job id its request carried.
@@ -100,13 +140,16 @@ fn trace_job_id(job: &JobRecord, ids: &mut Interner) -> JobId {
     }
 }
 
+/// Appends the coordinator's events to `out`, in the coordinator's order.
 fn coordinator_events(
     mut log: LogSnapshot,
     end_us: u64,
     bodies: &BTreeMap<&str, Vec<&Blob>>,
     ids: &mut Interner,
-) -> Vec<Event> {
-    let mut events = Vec::new();
+    out: &mut Vec<Event>,
+) {
+    let start = out.len();
+    let events = out;
     for session in &log.sessions {
         events.push(Event::new(
             session.connected_us,
@@ -127,7 +170,7 @@ fn coordinator_events(
         }
     }
     for job in &mut log.jobs {
-        events.extend(job_events(job, bodies, ids));
+        job_events(job, bodies, ids, events);
     }
     for window in &log.read_windows {
         let slow = matches!(window.block, ReadBlock::Slow { .. });
@@ -159,16 +202,19 @@ fn coordinator_events(
             .map(|n| Event::new(n.at_us, EventKind::CoordinatorNote { what: n.what.clone() })),
     );
     let mut attribution = Attribution::new(&log.jobs);
+    // The attribution holds what the frames need of the job records: they
+    // are freed before the frames are read, and each frame's own strings as
+    // it is read, since this is when a run holds the most memory.
+    drop(std::mem::take(&mut log.jobs));
     events.extend(
-        log.frames
-            .iter()
-            .filter_map(|frame| frame_event(frame, &mut attribution, ids)),
+        std::mem::take(&mut log.frames)
+            .into_iter()
+            .filter_map(|frame| frame_event(&frame, &mut attribution, ids)),
     );
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
     // so reads keep the order the coordinator read them in.
-    events.sort_by_key(|e| (e.at_us, !is_read(&e.kind)));
-    events
+    events[start..].sort_by_key(|e| (e.at_us, !is_read(&e.kind)));
 }
 
 /// Whether the event is a frame the coordinator read from the agent.
@@ -182,11 +228,20 @@ fn is_read(kind: &EventKind) -> bool {
     )
 }
 
-/// A job's events; its reassembled bytes move into the trace.
-fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mut Interner) -> Vec<Event> {
+/// How many events [`job_events`] makes of `job`.
+fn job_events_count(job: &JobRecord) -> usize {
+    let sent = job.sent_us.is_some() && job.conn.is_some();
+    usize::from(sent || job.undeliverable.is_some())
+        + usize::from(job.session_lost_us.is_some() && job.conn.is_some())
+        + usize::from(job.superseded_us.is_some())
+        + usize::from(!job.chunks.is_empty())
+}
+
+/// Appends a job's events to `events`; its reassembled bytes move into the
+/// trace.
+fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mut Interner, events: &mut Vec<Event>) {
     let id = trace_job_id(job, ids);
     let sub = job.index as u64;
-    let mut events = Vec::new();
     let kind = match job.kind {
         CoordJobKind::Normal => JobKind::Normal,
         CoordJobKind::Duplicate { .. } => JobKind::Duplicate,
@@ -244,7 +299,6 @@ fn job_events(job: &mut JobRecord, bodies: &BTreeMap<&str, Vec<&Blob>>, ids: &mu
         let bytes = Blob::shared(std::mem::take(&mut job.bytes), candidates);
         events.push(Event::new(last.at_us, EventKind::JobBytes { job: id, sub, bytes }));
     }
-    events
 }
 
 /// An internally tagged enum (`{"reason": …, "detail": …}`) as
@@ -276,10 +330,12 @@ fn json_text<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-fn backend_events(record: RequestRecord, ids: &mut Interner) -> Vec<Event> {
+/// Appends a request's events (its arrival, and its end if it ended) to
+/// `events`.
+fn backend_events(record: RequestRecord, ids: &mut Interner, events: &mut Vec<Event>) {
     let job = record.job_id.as_deref().map(|id| ids.intern(id));
     let backend = ids.intern(&record.backend);
-    let mut events = vec![Event::new(
+    events.push(Event::new(
         record.arrival_us,
         EventKind::BackendRequest {
             backend: backend.clone(),
@@ -290,7 +346,7 @@ fn backend_events(record: RequestRecord, ids: &mut Interner) -> Vec<Event> {
             model: record.model.as_deref().map(|model| ids.intern(model)),
             stream: record.stream,
         },
-    )];
+    ));
     if let (Some(end_us), Some(end)) = (record.end_us, &record.end) {
         let end = match end {
             RequestEnd::Completed => ids.intern("completed"),
@@ -311,7 +367,6 @@ fn backend_events(record: RequestRecord, ids: &mut Interner) -> Vec<Event> {
             },
         ));
     }
-    events
 }
 
 fn agent_event(event: AgentEvent, ids: &mut Interner) -> EventKind {
