@@ -37,15 +37,28 @@ use sha2::{Digest, Sha256};
 
 /// Bytes carried by a trace event (a response body, a reassembled stream).
 /// Equality is by bytes.
+///
+/// One pointer wide: a blob sits in a trace event, and every event of a
+/// trace is as large as its largest kind (a backend's end, which carries
+/// a body), so the blob's size is paid by each of a run's events.
 #[derive(Clone, Debug, Default)]
 pub struct Blob {
-    bytes: Stored,
-    /// What is computed once from `bytes`, shared by the clones; `None`
-    /// for an empty blob, whose values cost nothing to compute again (each
-    /// submission and backend request starts with an empty blob, 50 k of
-    /// them at 1000 jobs/s: an allocation each, and a free, saved).
-    memo: Option<Arc<Memo>>,
+    /// The bytes and what is computed from them, shared by the clones;
+    /// `None` for an empty blob, whose values cost nothing to compute again
+    /// (each submission and backend request starts with an empty blob, 50 k
+    /// of them at 1000 jobs/s: an allocation each, and a free, saved).
+    held: Option<Arc<Held>>,
 }
+
+/// A non-empty blob's bytes and memo.
+#[derive(Debug)]
+struct Held {
+    bytes: Stored,
+    memo: Memo,
+}
+
+/// The bytes of the empty blob.
+static EMPTY: Stored = Stored::Plain(Bytes::new());
 
 /// How a blob holds its bytes.
 #[derive(Clone, Debug)]
@@ -54,12 +67,6 @@ enum Stored {
     Plain(Bytes),
     /// Packed by the mock that recorded them, with length and digest.
     Sealed(Arc<Sealed>),
-}
-
-impl Default for Stored {
-    fn default() -> Self {
-        Stored::Plain(Bytes::new())
-    }
 }
 
 /// The values computed from one blob's bytes, each at most once. Both
@@ -78,7 +85,12 @@ struct Memo {
 
 impl PartialEq for Blob {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.bytes, &other.bytes) {
+        if let (Some(a), Some(b)) = (&self.held, &other.held)
+            && Arc::ptr_eq(a, b)
+        {
+            return true;
+        }
+        match (self.stored(), other.stored()) {
             (Stored::Sealed(a), Stored::Sealed(b)) => a.same_bytes(b),
             _ => self.is_same_view(other) || (self.len() == other.len() && *self.bytes() == *other.bytes()),
         }
@@ -89,14 +101,30 @@ impl Eq for Blob {}
 
 impl Blob {
     fn of(bytes: Bytes) -> Self {
+        Self::holding(bytes.is_empty(), Stored::Plain(bytes))
+    }
+
+    fn holding(empty: bool, bytes: Stored) -> Self {
         Self {
-            memo: (!bytes.is_empty()).then(Arc::default),
-            bytes: Stored::Plain(bytes),
+            held: (!empty).then(|| {
+                Arc::new(Held {
+                    bytes,
+                    memo: Memo::default(),
+                })
+            }),
         }
     }
 
+    fn stored(&self) -> &Stored {
+        self.held.as_ref().map_or(&EMPTY, |held| &held.bytes)
+    }
+
+    fn memo(&self) -> Option<&Memo> {
+        self.held.as_ref().map(|held| &held.memo)
+    }
+
     fn plain(&self) -> Option<&Bytes> {
-        match &self.bytes {
+        match self.stored() {
             Stored::Plain(bytes) => Some(bytes),
             Stored::Sealed(_) => None,
         }
@@ -113,7 +141,7 @@ impl Blob {
 
     /// Whether both are sealed, of the same bytes.
     fn is_same_sealed(&self, other: &Sealed) -> bool {
-        matches!(&self.bytes, Stored::Sealed(mine) if mine.same_bytes(other))
+        matches!(self.stored(), Stored::Sealed(mine) if mine.same_bytes(other))
     }
 
     /// A recorded stream as a blob: one of `candidates` when it holds the
@@ -151,7 +179,7 @@ impl Blob {
     /// The bytes themselves: borrowed when plain, unpacked when sealed
     /// (each call unpacks again; a value read often is [`Blob::derived`]).
     pub fn bytes(&self) -> Cow<'_, [u8]> {
-        match &self.bytes {
+        match self.stored() {
             Stored::Plain(bytes) => Cow::Borrowed(bytes),
             Stored::Sealed(sealed) => Cow::Owned(sealed.unpack()),
         }
@@ -159,7 +187,7 @@ impl Blob {
 
     /// Number of bytes.
     pub fn len(&self) -> usize {
-        match &self.bytes {
+        match self.stored() {
             Stored::Plain(bytes) => bytes.len(),
             Stored::Sealed(sealed) => sealed.len(),
         }
@@ -191,12 +219,12 @@ impl Blob {
     /// Lower-case hex SHA-256 of the bytes: a sealed blob's own, taken
     /// when it was sealed; a plain blob's computed once.
     pub fn sha256_hex(&self) -> String {
-        let plain = match &self.bytes {
+        let plain = match self.stored() {
             Stored::Sealed(sealed) => return hex(sealed.sha256()),
             Stored::Plain(bytes) => bytes,
         };
         let digest = || Box::new(Sha256::digest(plain).into());
-        match &self.memo {
+        match self.memo() {
             Some(memo) => hex(&**memo.digest.get_or_init(digest)),
             None => hex(&*digest()),
         }
@@ -208,7 +236,7 @@ impl Blob {
     /// it keeps, it computes that value each time (correct, only slower).
     /// `derive` must be a function of the bytes alone.
     pub fn derived<T: Clone + Send + Sync + 'static>(&self, derive: fn(&[u8]) -> T) -> T {
-        let Some(memo) = &self.memo else {
+        let Some(memo) = self.memo() else {
             return derive(&self.bytes());
         };
         let kept = memo.derived.get_or_init(|| Box::new(derive(&self.bytes())));
@@ -235,10 +263,7 @@ impl From<ByteLog> for Blob {
     fn from(log: ByteLog) -> Self {
         match log {
             ByteLog::Open(bytes) => Self::from(bytes),
-            ByteLog::Sealed(sealed) => Self {
-                memo: (!sealed.is_empty()).then(Arc::default),
-                bytes: Stored::Sealed(sealed),
-            },
+            ByteLog::Sealed(sealed) => Self::holding(sealed.is_empty(), Stored::Sealed(sealed)),
         }
     }
 }
@@ -292,7 +317,7 @@ mod tests {
         let whole = Blob::share_prefix(body.bytes().to_vec(), [&body]);
         assert_eq!(whole.sha256_hex(), body.sha256_hex());
         assert!(
-            Arc::ptr_eq(whole.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()),
+            Arc::ptr_eq(whole.held.as_ref().unwrap(), body.held.as_ref().unwrap()),
             "the whole body's digest is computed once"
         );
         let other = Blob::share_prefix(b"data: x".to_vec(), [&body]);
@@ -378,11 +403,11 @@ mod tests {
         let mut log = ByteLog::from(b"data: a\n\ndata: b\n\n".to_vec());
         log.seal();
         let same = Blob::shared(log, [&Blob::new(b"x"), &body]);
-        assert!(Arc::ptr_eq(same.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(same.held.as_ref().unwrap(), body.held.as_ref().unwrap()));
         let mut log = ByteLog::from(b"data: a\n\n".to_vec());
         log.seal();
         let prefix = Blob::shared(log, [&body]);
-        assert!(!Arc::ptr_eq(prefix.memo.as_ref().unwrap(), body.memo.as_ref().unwrap()));
+        assert!(!Arc::ptr_eq(prefix.held.as_ref().unwrap(), body.held.as_ref().unwrap()));
         assert!(body.starts_with(&prefix));
         let open = Blob::shared(ByteLog::from(b"data: a".to_vec()), [&body]);
         assert_eq!(&*open.bytes(), b"data: a", "an open log is kept as plain bytes");
@@ -393,6 +418,12 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn memo_is_as_small_as_the_digest_slot() {
         assert_eq!(size_of::<Memo>(), size_of::<OnceLock<[u8; 32]>>().next_multiple_of(8));
+    }
+
+    /// A blob is one pointer wide.
+    #[test]
+    fn blob_is_one_pointer() {
+        assert_eq!(size_of::<Blob>(), size_of::<usize>());
     }
 
     /// Hex encoding pads every byte to two digits.

@@ -166,7 +166,7 @@ impl<'e> Builder<'e> {
                     conn,
                     what: *queue_depth,
                 });
-                session.heartbeat_figures.push(figures.clone());
+                session.heartbeat_figures.push((**figures).clone());
             }
             _ => {}
         }

@@ -241,7 +241,7 @@ pub enum EventKind {
         queue_depth: u64,
         /// Its other figures (`None` where missing or ill-typed).
         #[serde(flatten)]
-        figures: HeartbeatFigures,
+        figures: Box<HeartbeatFigures>,
     },
     /// The coordinator itself flagged a protocol violation by the agent.
     CoordinatorFlagged {
@@ -409,5 +409,16 @@ impl EventKind {
             Self::BackendRequest { job, .. } | Self::BackendEnd { job, .. } => job.as_ref(),
             _ => None,
         }
+    }
+}
+#[cfg(test)]
+mod size {
+    /// Every event of a trace is as large as its largest kind, so a kind
+    /// that grows grows the whole trace (issue 16): large, rare payloads
+    /// are boxed and a blob is one pointer.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_event_stays_within_104_bytes() {
+        assert!(size_of::<super::Event>() <= 104, "{} bytes", size_of::<super::Event>());
     }
 }

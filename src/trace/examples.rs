@@ -1,7 +1,7 @@
 //! One instance of every [`EventKind`], for tests that must cover them all
 //! (docs/TRACE.md documents every `ev` tag: `tests/it/names.rs`).
 
-use super::{Blob, EventKind, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
+use super::{Blob, EventKind, FaultAction, JobKind, Phase, Terminal};
 
 /// One event of every kind, in [`super::EVENT_KINDS`] order.
 pub fn every_event_kind() -> Vec<EventKind> {
@@ -89,7 +89,7 @@ pub fn every_event_kind() -> Vec<EventKind> {
         EventKind::Heartbeat {
             conn: 1,
             queue_depth: 0,
-            figures: HeartbeatFigures::default(),
+            figures: Box::default(),
         },
         EventKind::CoordinatorFlagged {
             conn: 1,

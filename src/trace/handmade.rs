@@ -329,7 +329,7 @@ impl TraceBuilder {
             EventKind::Heartbeat {
                 conn,
                 queue_depth,
-                figures: HeartbeatFigures::default(),
+                figures: Box::default(),
             },
         )
     }
@@ -341,7 +341,7 @@ impl TraceBuilder {
             EventKind::Heartbeat {
                 conn,
                 queue_depth,
-                figures,
+                figures: Box::new(figures),
             },
         )
     }

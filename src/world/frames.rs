@@ -165,13 +165,13 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
             EventKind::Heartbeat {
                 conn,
                 queue_depth: text.get("queue_depth")?.as_u64()?,
-                figures: HeartbeatFigures {
+                figures: Box::new(HeartbeatFigures {
                     tokens_per_sec_p50: text.get("tokens_per_sec_p50").and_then(Value::as_f64),
                     p50_latency_ms: text.get("p50_latency_ms").and_then(Value::as_f64),
                     p95_latency_ms: text.get("p95_latency_ms").and_then(Value::as_f64),
                     error_rate_60s: text.get("error_rate_60s").and_then(Value::as_f64),
                     last_error_code: text.get("last_error_code").and_then(Value::as_str).map(str::to_owned),
-                },
+                }),
             }
         }
         (Dir::In, "capabilities") => {
