@@ -12,6 +12,7 @@ pub mod handmade;
 mod job;
 mod line;
 pub mod name;
+mod order;
 mod pairing;
 mod records;
 mod shared;
@@ -27,6 +28,7 @@ pub use blob::{Blob, hex};
 pub use event::{EVENT_KINDS, Event, EventKind, FREED_WHY, FaultAction, HeartbeatFigures, JobKind, Phase, Terminal};
 pub use job::{ADMISSION_CODES, JobSend, JobView, Seen};
 pub use name::{SubName, submission_names};
+pub use order::sort_stable_by_key;
 pub use records::{BackendCall, SessionView};
 pub use shared::{Interner, JobId, Name};
 pub use view::TraceView;
@@ -66,7 +68,7 @@ impl Trace {
     /// in place lets a run's collection fill one buffer of exact size,
     /// rather than tag and copy every event (`world::collect`).
     pub fn merge_listed_by_source(mut events: Vec<Event>) -> Self {
-        events.sort_by_key(|event| event.at_us);
+        sort_stable_by_key(&mut events, |event| event.at_us);
         Self { events }
     }
 

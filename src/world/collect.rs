@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::agent_subs;
 use super::frames::{Attribution, frame_event};
-use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Trace};
+use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Trace, sort_stable_by_key};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
 /// frame omits the field.
@@ -214,7 +214,7 @@ fn coordinator_events(
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
     // so reads keep the order the coordinator read them in.
-    events[start..].sort_by_key(|e| (e.at_us, !is_read(&e.kind)));
+    sort_stable_by_key(&mut events[start..], |e| (e.at_us, !is_read(&e.kind)));
 }
 
 /// Whether the event is a frame the coordinator read from the agent.
