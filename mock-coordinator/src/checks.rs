@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::{Dir, JobKind, JobRecord, Terminal};
-use crate::state::LogState;
+use crate::state::{LogState, Submissions};
 
 /// Most violations one check lists; the rest are counted.
 pub const CHECK_VIOLATIONS_MAX: usize = 1000;
@@ -194,7 +194,10 @@ fn two_completions(state: &LogState) -> CheckReport {
 /// Whether a re-send of `job`'s id was written on its connection while it
 /// still awaited frames.
 fn live_resend_of(state: &LogState, job: &JobRecord) -> bool {
-    let ids = state.jobs_by_id.get(&job.job_id).map_or(&[][..], Vec::as_slice);
+    let ids = state
+        .jobs_by_id
+        .get(job.job_id.as_str())
+        .map_or(&[][..], Submissions::as_slice);
     let ended_us = job.terminals.first().map(|t| t.at_us).or(job.cancel_sent_us);
     ids.iter().filter_map(|&i| state.jobs.get(i)).any(|other| {
         matches!(other.kind, JobKind::Duplicate { .. })

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::record::{FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation};
+use crate::segmented::Segmented;
 use crate::state::LogState;
 use crate::summary::Summary;
 
@@ -30,8 +31,9 @@ pub struct Log {
 #[derive(Clone, Debug, Serialize)]
 pub struct LogSnapshot {
     pub sessions: Vec<SessionRecord>,
-    pub jobs: Vec<JobRecord>,
-    pub frames: Vec<FrameRecord>,
+    /// In submission order ([`JobRecord::index`] is the position).
+    pub jobs: Segmented<JobRecord>,
+    pub frames: Segmented<FrameRecord>,
     pub frames_dropped: u64,
     pub heartbeats: Vec<HeartbeatRecord>,
     pub capabilities: Vec<(u64, Value)>,
@@ -60,7 +62,7 @@ impl Log {
 
     /// Every frame in and out, in the order they were recorded.
     pub fn frames(&self) -> Vec<FrameRecord> {
-        self.lock().frames.clone()
+        self.lock().frames.iter().cloned().collect()
     }
 
     /// Frames not kept because the bound [`crate::FRAME_RECORDS_MAX`] was hit.
@@ -70,7 +72,7 @@ impl Log {
 
     /// Every job submission in submission order.
     pub fn jobs(&self) -> Vec<JobRecord> {
-        self.lock().jobs.clone()
+        self.lock().jobs.iter().cloned().collect()
     }
 
     /// Whether `test` holds for every job submission, looked at under the

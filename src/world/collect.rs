@@ -159,10 +159,12 @@ fn coordinator_events(
             .map(|n| Event::new(n.at_us, EventKind::CoordinatorNote { what: n.what.clone() })),
     );
     let mut attribution = Attribution::new(&log.jobs);
+    // The frame log is consumed as it is walked: each of its segments is
+    // freed once its frames became events.
     events.extend(
-        log.frames
-            .iter()
-            .filter_map(|frame| frame_event(frame, &mut attribution, ids)),
+        std::mem::take(&mut log.frames)
+            .into_iter()
+            .filter_map(|frame| frame_event(&frame, &mut attribution, ids)),
     );
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,

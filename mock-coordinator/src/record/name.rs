@@ -1,0 +1,173 @@
+//! [`Name`]: a short string that many records share (a frame's message
+//! type, a job id), and [`Names`], the bounded table that hands out one
+//! allocation per distinct name.
+//!
+//! A long run records hundreds of thousands of frames, almost all with one
+//! of a dozen message types and the id of a job the coordinator sent. Kept
+//! as a `String` each, those two fields were a third of the frame log's
+//! heap; as a [`Name`] each costs one pointer.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+use serde::{Serialize, Serializer};
+
+/// Distinct message types and model names [`Names`] shares. The agent may
+/// send any `type`, so the table is bounded: past it, a new name gets its
+/// own allocation each time (still correct, only not shared).
+pub const NAMES_MAX: usize = 1024;
+
+/// An immutable, cheaply cloned string: one pointer wide (so a record's
+/// `Option<Name>` field is 8 bytes), compared, ordered, hashed and
+/// serialized as the string itself.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(Arc<Box<str>>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        self
+    }
+
+    /// Whether both are the one allocation (not merely equal strings).
+    pub fn shares(&self, other: &Name) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Arc::new(s.into()))
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name(Arc::new(s.into_boxed_str()))
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+/// The message types and model names seen so far, each allocated once.
+/// Lookup only: the set is never iterated, so its order cannot leak into
+/// anything.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    kinds: FxHashSet<Name>,
+}
+
+impl Names {
+    /// The shared [`Name`] of message type (or model) `kind`.
+    pub fn kind(&mut self, kind: &str) -> Name {
+        if let Some(name) = self.kinds.get(kind) {
+            return name.clone();
+        }
+        let name = Name::from(kind);
+        if self.kinds.len() < NAMES_MAX {
+            self.kinds.insert(name.clone());
+        }
+        name
+    }
+
+    /// `name` itself, or the shared one equal to it (which it then joins).
+    pub fn share(&mut self, name: Name) -> Name {
+        if let Some(shared) = self.kinds.get(&*name) {
+            return shared.clone();
+        }
+        if self.kinds.len() < NAMES_MAX {
+            self.kinds.insert(name.clone());
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name compares, orders and serializes as its string, and is one pointer wide.
+    #[test]
+    fn a_name_is_its_string() {
+        let n = Name::from("job_chunk");
+        assert_eq!(n, "job_chunk");
+        assert_eq!(&*n, "job_chunk");
+        let (a, b) = (Name::from("a"), Name::from("b"));
+        assert!(a < b);
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"job_chunk\"");
+        assert_eq!(format!("{n:?} {n}"), "\"job_chunk\" job_chunk");
+        assert_eq!(size_of::<Option<Name>>(), size_of::<usize>());
+    }
+
+    /// The same kind is shared; past the bound, new kinds are still right but not kept.
+    #[test]
+    fn kinds_are_shared_up_to_the_bound() {
+        let mut names = Names::default();
+        let a = names.kind("job_done");
+        let b = names.kind("job_done");
+        assert!(a.shares(&b));
+        for i in 0..NAMES_MAX {
+            names.kind(&format!("t{i}"));
+        }
+        assert_eq!(names.kinds.len(), NAMES_MAX);
+        let late = names.kind("late");
+        assert_eq!(late, "late");
+        assert!(!late.shares(&names.kind("late")));
+        assert!(a.shares(&names.kind("job_done")));
+    }
+}
