@@ -20,7 +20,8 @@
 //!   writing a job or a cancel means for them (README, "Attribution").
 //! - `inbound` — decoding, attribution and checking of the agent's frames.
 //! - [`record`] — record types; [`log`] — the shared [`Log`]; `state` — its
-//!   contents; [`segmented`] — the append-only list its long lists are
+//!   contents; [`framelog`] — its frames, 32 bytes each; [`segmented`] —
+//!   the append-only list its long lists are
 //!   kept in; [`summary`] — HdrHistogram metrics.
 //! - [`digest`] — [`Digest`]: how each connection ended, heartbeat figures,
 //!   answers by kind, jobs left waiting, races run; [`checks`] — the
@@ -39,6 +40,7 @@ pub mod coordinator;
 pub mod digest;
 mod driver;
 mod enrollment;
+pub mod framelog;
 mod frames;
 mod handshake;
 mod inbound;
@@ -61,6 +63,7 @@ pub use checks::{CheckReport, CheckViolation};
 pub use clock::{Clock, tokio_clock};
 pub use coordinator::{CONNECTIONS_MAX, Coordinator, READ_BUFFER_BYTES};
 pub use digest::Digest;
+pub use framelog::{FrameLog, FrameView};
 pub use log::{Log, LogSnapshot};
 pub use record::{
     CancelTrigger, ChunkRecord, CloseReason, Dir, FrameRecord, HeartbeatRecord, JobKind, JobOutcome, JobRecord, Name,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
+use crate::framelog::FrameLog;
 use crate::record::{FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation};
 use crate::segmented::Segmented;
 use crate::state::LogState;
@@ -33,7 +34,7 @@ pub struct LogSnapshot {
     pub sessions: Vec<SessionRecord>,
     /// In submission order ([`JobRecord::index`] is the position).
     pub jobs: Segmented<JobRecord>,
-    pub frames: Segmented<FrameRecord>,
+    pub frames: FrameLog,
     pub frames_dropped: u64,
     pub heartbeats: Vec<HeartbeatRecord>,
     pub capabilities: Vec<(u64, Value)>,
@@ -62,7 +63,7 @@ impl Log {
 
     /// Every frame in and out, in the order they were recorded.
     pub fn frames(&self) -> Vec<FrameRecord> {
-        self.lock().frames.iter().cloned().collect()
+        self.lock().frames.iter().map(|f| f.to_record()).collect()
     }
 
     /// Frames not kept because the bound [`crate::FRAME_RECORDS_MAX`] was hit.
@@ -141,7 +142,7 @@ impl Log {
         LogSnapshot {
             sessions: std::mem::take(&mut s.sessions),
             jobs: std::mem::take(&mut s.jobs),
-            frames: std::mem::take(&mut s.frames),
+            frames: std::mem::take(&mut s.frames).finish(),
             frames_dropped: s.frames_dropped,
             heartbeats: std::mem::take(&mut s.heartbeats),
             capabilities: std::mem::take(&mut s.capabilities),
@@ -158,7 +159,7 @@ impl Log {
         LogSnapshot {
             sessions: s.sessions.clone(),
             jobs: s.jobs.clone(),
-            frames: s.frames.clone(),
+            frames: s.frames.clone().finish(),
             frames_dropped: s.frames_dropped,
             heartbeats: s.heartbeats.clone(),
             capabilities: s.capabilities.clone(),

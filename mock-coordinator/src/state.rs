@@ -9,10 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
+use crate::framelog::{FrameLog, NewFrame};
 use crate::plan::Plan;
 use crate::record::{
-    CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Name, Names, Note, ReadWindow, SessionRecord, Violation,
-    ViolationKind,
+    CloseReason, HeartbeatRecord, JobRecord, Name, Names, Note, ReadWindow, SessionRecord, Violation, ViolationKind,
 };
 use crate::resend::Resends;
 use crate::script::Script;
@@ -86,14 +86,14 @@ impl Submissions {
 
 #[derive(Default)]
 pub(crate) struct LogState {
-    pub frames: Segmented<FrameRecord>,
+    pub frames: FrameLog,
     pub frames_dropped: u64,
     pub jobs: Segmented<JobRecord>,
     /// Submissions by `job_id`, in submission order. Lookup only (never
     /// iterated, so its order leaks nowhere); its keys are the [`Name`]s
-    /// the frame records of those ids share.
+    /// the job records and the frame log share.
     pub jobs_by_id: FxHashMap<Name, Submissions>,
-    /// Message types, shared by the frame records.
+    /// Model names, shared by the job records.
     pub names: Names,
     pub heartbeats: Vec<HeartbeatRecord>,
     pub capabilities: Vec<(u64, Value)>,
@@ -132,7 +132,7 @@ impl LogState {
         self.sessions.get_mut(i)
     }
 
-    pub fn push_frame(&mut self, record: FrameRecord) {
+    pub fn push_frame(&mut self, record: NewFrame<'_>) {
         if self.frames.len() < FRAME_RECORDS_MAX {
             self.frames.push(record);
         } else {
@@ -160,14 +160,6 @@ impl LogState {
         }
     }
 
-    /// The [`Name`] a frame record keeps for `job_id`: the job index's own
-    /// when the coordinator sent that id, a new one otherwise.
-    pub fn job_name(&self, job_id: &str) -> Name {
-        self.jobs_by_id
-            .get_key_value(job_id)
-            .map_or_else(|| Name::from(job_id), |(name, _)| name.clone())
-    }
-
     /// Appends a job record (its `index` is set here) and indexes its id.
     pub fn push_job(&mut self, mut record: JobRecord) -> usize {
         let index = self.jobs.len();
@@ -179,6 +171,7 @@ impl LogState {
                 Some((name, _)) => record.job_id = name.clone(),
                 None => {
                     self.jobs_by_id.insert(record.job_id.clone(), Submissions::default());
+                    self.frames.register_id(&record.job_id);
                 }
             }
             if let Some(ids) = self.jobs_by_id.get_mut(&*record.job_id) {
@@ -269,8 +262,6 @@ mod tests {
         assert_eq!(s.jobs_by_id["a"].as_slice(), &[0, 2, 3]);
         assert_eq!(s.jobs_by_id["b"], Submissions::One(1));
         assert!(s.jobs[0].job_id.shares(&s.jobs[3].job_id));
-        assert!(s.jobs[0].job_id.shares(&s.job_name("a")));
         assert!(s.jobs[0].model.shares(&s.jobs[1].model));
-        assert!(!s.job_name("never sent").shares(&s.job_name("never sent")));
     }
 }

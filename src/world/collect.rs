@@ -161,11 +161,7 @@ fn coordinator_events(
     let mut attribution = Attribution::new(&log.jobs);
     // The frame log is consumed as it is walked: each of its segments is
     // freed once its frames became events.
-    events.extend(
-        std::mem::take(&mut log.frames)
-            .into_iter()
-            .filter_map(|frame| frame_event(&frame, &mut attribution, ids)),
-    );
+    std::mem::take(&mut log.frames).consume(|frame| events.extend(frame_event(frame, &mut attribution, ids)));
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
     // so reads keep the order the coordinator read them in.

@@ -5,7 +5,7 @@
 //! records and that attribution together while the frames are replayed in
 //! arrival order.
 
-use mock_coordinator::{ChunkRecord, Dir, FrameRecord, JobRecord, Terminal as CoordTerminal, TerminalRecord};
+use mock_coordinator::{ChunkRecord, Dir, FrameView, JobRecord, Terminal as CoordTerminal, TerminalRecord};
 use serde_json::Value;
 
 use crate::trace::{Event, EventKind, HeartbeatFigures, Interner, Terminal};
@@ -136,11 +136,15 @@ impl<'j> Attribution<'j> {
 }
 
 /// The trace event of one frame, for the frames the oracle reads in order.
-pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution<'_>, ids: &mut Interner) -> Option<Event> {
+pub(super) fn frame_event(
+    frame: FrameView<'_>,
+    attribution: &mut Attribution<'_>,
+    ids: &mut Interner,
+) -> Option<Event> {
     let conn = frame.conn;
-    let kind = match (frame.dir, &*frame.kind) {
+    let kind = match (frame.dir, frame.kind) {
         (Dir::Out, "job_cancel") => {
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let job = ids.intern(frame.job_id?);
             EventKind::CancelSent {
                 subs: attribution.cancel(&job, conn, frame.at_us),
                 job,
@@ -148,7 +152,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution<'_>
             }
         }
         (Dir::In, "job_chunk") => {
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let job = ids.intern(frame.job_id?);
             // A chunk whose data did not decode is recorded on no
             // submission (and flagged by the coordinator).
             let len = frame.data_len;
@@ -160,8 +164,8 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution<'_>
             }
         }
         (Dir::In, "job_done" | "job_error") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
+            let job = ids.intern(frame.job_id?);
             let terminal = terminal_of(&text, ids);
             EventKind::TerminalReceived {
                 sub: attribution.terminal(&job, conn, frame.at_us, &terminal),
@@ -171,7 +175,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution<'_>
             }
         }
         (Dir::In, "heartbeat") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
             EventKind::Heartbeat {
                 conn,
                 queue_depth: text.get("queue_depth")?.as_u64()?,
@@ -185,7 +189,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution<'_>
             }
         }
         (Dir::In, "capabilities") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
             EventKind::SessionReady {
                 conn,
                 models: model_ids(&text),

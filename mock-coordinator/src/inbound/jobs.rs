@@ -265,8 +265,8 @@ mod tests {
         );
         assert_eq!(job.outcome(), JobOutcome::Done);
         assert!(s.violations.is_empty());
-        assert_eq!(s.frames[0].data_len, Some(6));
-        assert_eq!(s.frames[0].text, None);
+        assert_eq!(s.frames.get(0).unwrap().data_len, Some(6));
+        assert_eq!(s.frames.get(0).unwrap().text, None);
     }
 
     /// A chunk after the terminal, an unknown job and bad base64 are violations.

@@ -12,7 +12,8 @@ mod status;
 
 use serde_json::{Map, Value};
 
-use crate::record::{Dir, FrameRecord, ViolationKind};
+use crate::framelog::NewFrame;
+use crate::record::{Dir, ViolationKind};
 use crate::state::LogState;
 
 pub(crate) use fields::str_field;
@@ -62,42 +63,42 @@ pub(crate) struct Reaction {
 
 /// Builds the record of an inbound or outbound text frame, keeping its text
 /// unless it is a `job_chunk`.
-pub(crate) fn text_record(
+pub(crate) fn text_record<'a>(
     state: &mut LogState,
     at_us: u64,
     conn: u64,
     dir: Dir,
-    text: &str,
+    text: &'a str,
     parsed: &Parsed,
-) -> FrameRecord {
+) -> NewFrame<'a> {
     frame_record(state, at_us, conn, dir, text, parsed, true)
 }
 
 /// Builds the record of a text frame; its text is kept when `keep_text`
 /// and it is not a `job_chunk`.
-pub(crate) fn frame_record(
+pub(crate) fn frame_record<'a>(
     state: &mut LogState,
     at_us: u64,
     conn: u64,
     dir: Dir,
-    text: &str,
+    text: &'a str,
     parsed: &Parsed,
     keep_text: bool,
-) -> FrameRecord {
+) -> NewFrame<'a> {
     let (kind, job_id) = match parsed {
         Parsed::Invalid(_) => ("invalid", None),
         Parsed::Untyped(obj) => ("untyped", str_field(obj, "job_id")),
         Parsed::Typed { kind, obj } => (kind.as_str(), str_field(obj, "job_id")),
     };
     let keep_text = keep_text && kind != "job_chunk";
-    FrameRecord {
+    NewFrame {
         at_us,
         conn,
         dir,
-        kind: state.names.kind(kind),
-        job_id: job_id.map(|id| state.job_name(id)),
+        kind: state.frames.kind(kind),
+        job: job_id.map(|id| state.frames.job(id)),
         text_len: len_u32(text.len()),
-        text: keep_text.then(|| text.into()),
+        text: keep_text.then_some(text),
         data_len: None,
     }
 }
@@ -110,13 +111,13 @@ pub(crate) fn control_record(
     dir: Dir,
     kind: &str,
     len: usize,
-) -> FrameRecord {
-    FrameRecord {
+) -> NewFrame<'static> {
+    NewFrame {
         at_us,
         conn,
         dir,
-        kind: state.names.kind(kind),
-        job_id: None,
+        kind: state.frames.kind(kind),
+        job: None,
         text_len: len_u32(len),
         text: None,
         data_len: None,
@@ -231,12 +232,11 @@ mod tests {
                 ViolationKind::BinaryFrame,
             ]
         );
-        let frame_kinds: Vec<&str> = s.frames.iter().map(|f| f.kind.as_str()).collect();
+        let frame_kinds: Vec<&str> = s.frames.iter().map(|f| f.kind).collect();
         assert_eq!(
             frame_kinds,
             vec!["invalid", "invalid", "untyped", "config_update", "binary", "ping"]
         );
-        assert_eq!(s.frames[0].text.as_deref(), Some("nope"));
-        assert!(s.frames[0].kind.shares(&s.frames[1].kind));
+        assert_eq!(s.frames.get(0).unwrap().text, Some("nope"));
     }
 }

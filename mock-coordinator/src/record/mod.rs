@@ -21,13 +21,12 @@ pub enum Dir {
     Out,
 }
 
-/// One WebSocket frame, in or out.
-///
-/// A long run records hundreds of thousands, so it is kept small: the
-/// strings are shared [`Name`]s, the lengths 32-bit (a frame read is at most
-/// the WebSocket's 64 MiB message size; a longer one written saturates),
-/// and only the text a reader needs is kept (see [`FrameRecord::text`]).
-/// Serialized exactly as before: strings and numbers.
+/// One WebSocket frame, in or out, as an owned record ([`crate::Log::frames`],
+/// [`crate::FrameView::to_record`]). The log itself keeps frames packed in a
+/// [`crate::FrameLog`] (32 bytes each) and lends them as
+/// [`crate::FrameView`]s, which have these fields and serialize alike.
+/// Lengths are 32-bit: a frame read is at most the WebSocket's 64 MiB
+/// message size; a longer one written saturates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FrameRecord {
     pub at_us: u64,
@@ -36,10 +35,8 @@ pub struct FrameRecord {
     pub dir: Dir,
     /// The message `type`; or `binary`, `invalid` (not a JSON object),
     /// `untyped` (object without a string `type`), `ping`, `pong`, `close`.
-    /// Shared by every frame of that type.
     pub kind: Name,
-    /// The frame's `job_id` when it has a string one; shared with the job
-    /// index when the coordinator sent that id.
+    /// The frame's `job_id` when it has a string one.
     pub job_id: Option<Name>,
     /// Length of the frame's text (or payload) in bytes.
     pub text_len: u32,

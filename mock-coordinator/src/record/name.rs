@@ -1,11 +1,12 @@
 //! [`Name`]: a short string that many records share (a frame's message
-//! type, a job id), and [`Names`], the bounded table that hands out one
-//! allocation per distinct name.
+//! type, a job id, a model), and [`Names`], a bounded table that hands out
+//! one allocation per distinct name.
 //!
 //! A long run records hundreds of thousands of frames, almost all with one
-//! of a dozen message types and the id of a job the coordinator sent. Kept
-//! as a `String` each, those two fields were a third of the frame log's
-//! heap; as a [`Name`] each costs one pointer.
+//! of a dozen message types and the id of a job the coordinator sent, and
+//! tens of thousands of jobs of a few models. Kept as a `String` each,
+//! those fields were a third of the frame log's heap; as a [`Name`] each
+//! costs one pointer.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -15,9 +16,10 @@ use std::sync::Arc;
 use rustc_hash::FxHashSet;
 use serde::{Serialize, Serializer};
 
-/// Distinct message types and model names [`Names`] shares. The agent may
-/// send any `type`, so the table is bounded: past it, a new name gets its
-/// own allocation each time (still correct, only not shared).
+/// Distinct names a table shares (`Names`'s models, the frame log's
+/// message types). The agent may send any `type`, so tables are bounded:
+/// past the bound, a new name gets its own allocation each time (still
+/// correct, only not shared).
 pub const NAMES_MAX: usize = 1024;
 
 /// An immutable, cheaply cloned string: one pointer wide (so a record's
@@ -104,34 +106,21 @@ impl Serialize for Name {
     }
 }
 
-/// The message types and model names seen so far, each allocated once.
-/// Lookup only: the set is never iterated, so its order cannot leak into
-/// anything.
+/// The model names seen so far, each allocated once. Lookup only: the set
+/// is never iterated, so its order cannot leak into anything.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    kinds: FxHashSet<Name>,
+    names: FxHashSet<Name>,
 }
 
 impl Names {
-    /// The shared [`Name`] of message type (or model) `kind`.
-    pub fn kind(&mut self, kind: &str) -> Name {
-        if let Some(name) = self.kinds.get(kind) {
-            return name.clone();
-        }
-        let name = Name::from(kind);
-        if self.kinds.len() < NAMES_MAX {
-            self.kinds.insert(name.clone());
-        }
-        name
-    }
-
     /// `name` itself, or the shared one equal to it (which it then joins).
     pub fn share(&mut self, name: Name) -> Name {
-        if let Some(shared) = self.kinds.get(&*name) {
+        if let Some(shared) = self.names.get(&*name) {
             return shared.clone();
         }
-        if self.kinds.len() < NAMES_MAX {
-            self.kinds.insert(name.clone());
+        if self.names.len() < NAMES_MAX {
+            self.names.insert(name.clone());
         }
         name
     }
@@ -154,20 +143,20 @@ mod tests {
         assert_eq!(size_of::<Option<Name>>(), size_of::<usize>());
     }
 
-    /// The same kind is shared; past the bound, new kinds are still right but not kept.
+    /// The same name is shared; past the bound, new names are still right but not kept.
     #[test]
-    fn kinds_are_shared_up_to_the_bound() {
+    fn names_are_shared_up_to_the_bound() {
         let mut names = Names::default();
-        let a = names.kind("job_done");
-        let b = names.kind("job_done");
+        let a = names.share("m-a".into());
+        let b = names.share("m-a".into());
         assert!(a.shares(&b));
         for i in 0..NAMES_MAX {
-            names.kind(&format!("t{i}"));
+            names.share(format!("t{i}").into());
         }
-        assert_eq!(names.kinds.len(), NAMES_MAX);
-        let late = names.kind("late");
+        assert_eq!(names.names.len(), NAMES_MAX);
+        let late = names.share("late".into());
         assert_eq!(late, "late");
-        assert!(!late.shares(&names.kind("late")));
-        assert!(a.shares(&names.kind("job_done")));
+        assert!(!late.shares(&names.share("late".into())));
+        assert!(a.shares(&names.share("m-a".into())));
     }
 }
