@@ -16,6 +16,7 @@ use serde::{Serialize, Serializer};
 
 use crate::record::{Dir, FrameRecord, NAMES_MAX, Name};
 use crate::segmented::Segmented;
+use crate::state::FRAME_RECORDS_MAX;
 
 /// `Packed::job` / `Packed::payload` when there is none.
 const NONE: u32 = u32::MAX;
@@ -110,10 +111,12 @@ impl Tables {
     }
 }
 
-/// Every frame in and out, in the order recorded.
-#[derive(Clone, Default)]
+/// Every frame in and out, in the order recorded, at most `frames_max`
+/// ([`FRAME_RECORDS_MAX`]).
+#[derive(Clone)]
 pub struct FrameLog {
     frames: Segmented<Packed>,
+    frames_max: usize,
     tables: Tables,
     /// Message type → index into `kinds`, for the first [`NAMES_MAX`]
     /// types (past them, each frame gets its own entry). Lookup only.
@@ -123,7 +126,24 @@ pub struct FrameLog {
     id_index: FxHashMap<Name, u32>,
 }
 
+impl Default for FrameLog {
+    fn default() -> Self {
+        FrameLog::with_bound(FRAME_RECORDS_MAX)
+    }
+}
+
 impl FrameLog {
+    /// An empty log that keeps at most `frames_max` frames.
+    pub(crate) fn with_bound(frames_max: usize) -> Self {
+        FrameLog {
+            frames: Segmented::new(),
+            frames_max,
+            tables: Tables::default(),
+            kind_index: FxHashMap::default(),
+            id_index: FxHashMap::default(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.frames.len()
     }
@@ -150,10 +170,19 @@ impl FrameLog {
         }
     }
 
+    /// Whether the bound is reached: frames from now on are dropped, so
+    /// their strings are not added to the tables either.
+    fn is_full(&self) -> bool {
+        self.frames.len() >= self.frames_max
+    }
+
     /// The index of message type `kind`.
     pub(crate) fn kind(&mut self, kind: &str) -> u32 {
         if let Some(&i) = self.kind_index.get(kind) {
             return i;
+        }
+        if self.is_full() {
+            return NONE;
         }
         let name = Name::from(kind);
         let i = push_index(&mut self.tables.kinds, name.clone());
@@ -168,6 +197,7 @@ impl FrameLog {
     pub(crate) fn job(&mut self, job_id: &str) -> u32 {
         match self.id_index.get(job_id) {
             Some(&i) => i,
+            None if self.is_full() => NONE,
             None => push_index(&mut self.tables.ids, Name::from(job_id)),
         }
     }
@@ -180,8 +210,11 @@ impl FrameLog {
         }
     }
 
-    /// Appends a frame (the caller keeps the bound, `FRAME_RECORDS_MAX`).
-    pub(crate) fn push(&mut self, frame: NewFrame<'_>) {
+    /// Appends a frame; false when the bound is reached (it is dropped).
+    pub(crate) fn push(&mut self, frame: NewFrame<'_>) -> bool {
+        if self.is_full() {
+            return false;
+        }
         let text = frame.text.map(|t| {
             self.tables.texts.push(t.into());
             u32::try_from(self.tables.texts.len() - 1).expect("fewer texts than frames, and frames are bounded")
@@ -212,6 +245,7 @@ impl FrameLog {
             text_len: frame.text_len,
             flags,
         });
+        true
     }
 
     /// The log as handed out at the end of a run: the lookup maps, which
@@ -297,6 +331,33 @@ mod tests {
         let mut seen = Vec::new();
         log.finish().consume(|v| seen.push(v.to_record()));
         assert_eq!(seen, records);
+    }
+
+    /// Past the frame bound, frames are refused and add nothing to the tables.
+    #[test]
+    fn the_bound_holds_for_frames_and_tables() {
+        let mut log = FrameLog::with_bound(3);
+        for i in 0..3 {
+            frame(&mut log, i, Dir::In, "job_done", Some(&format!("id{i}")), Some("{}"));
+        }
+        let (kinds, ids, texts) = (log.tables.kinds.len(), log.tables.ids.len(), log.tables.texts.len());
+        let new = NewFrame {
+            at_us: 9,
+            conn: 1,
+            dir: Dir::In,
+            kind: log.kind("another"),
+            job: Some(log.job("another id")),
+            text_len: 2,
+            text: Some("{}"),
+            data_len: None,
+        };
+        assert!(!log.push(new));
+        assert_eq!(log.len(), 3);
+        assert_eq!(
+            (log.tables.kinds.len(), log.tables.ids.len(), log.tables.texts.len()),
+            (kinds, ids, texts)
+        );
+        assert_eq!(FrameLog::default().frames_max, FRAME_RECORDS_MAX);
     }
 
     /// Past the bound, new message types are recorded right but not shared.

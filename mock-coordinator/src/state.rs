@@ -132,10 +132,10 @@ impl LogState {
         self.sessions.get_mut(i)
     }
 
+    /// Records a frame, or counts it in `frames_dropped` past
+    /// [`FRAME_RECORDS_MAX`].
     pub fn push_frame(&mut self, record: NewFrame<'_>) {
-        if self.frames.len() < FRAME_RECORDS_MAX {
-            self.frames.push(record);
-        } else {
+        if !self.frames.push(record) {
             self.frames_dropped += 1;
         }
     }
