@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::{Dir, JobKind, JobRecord, Terminal};
-use crate::state::LogState;
+use crate::state::{LogState, Submissions};
 
 /// Most violations one check lists; the rest are counted.
 pub const CHECK_VIOLATIONS_MAX: usize = 1000;
@@ -194,7 +194,10 @@ fn two_completions(state: &LogState) -> CheckReport {
 /// Whether a re-send of `job`'s id was written on its connection while it
 /// still awaited frames.
 fn live_resend_of(state: &LogState, job: &JobRecord) -> bool {
-    let ids = state.jobs_by_id.get(&job.job_id).map_or(&[][..], Vec::as_slice);
+    let ids = state
+        .jobs_by_id
+        .get(job.job_id.as_str())
+        .map_or(&[][..], Submissions::as_slice);
     let ended_us = job.terminals.first().map(|t| t.at_us).or(job.cancel_sent_us);
     ids.iter().filter_map(|&i| state.jobs.get(i)).any(|other| {
         matches!(other.kind, JobKind::Duplicate { .. })
@@ -263,11 +266,11 @@ fn queue_depth(state: &LogState) -> CheckReport {
     let mut beats: Vec<(u64, u64, u64, Vec<&str>, u64)> = Vec::new();
     let mut waiting: BTreeMap<(u64, &str), Vec<usize>> = BTreeMap::new();
     let mut cancelled_streaming = 0;
-    for f in &state.frames {
-        let Some(id) = f.job_id.as_deref() else {
+    for f in state.frames.iter() {
+        let Some(id) = f.job_id else {
             if f.dir == Dir::In
                 && f.kind == "heartbeat"
-                && let Some(depth) = f.text.as_deref().and_then(depth_of)
+                && let Some(depth) = f.text.and_then(depth_of)
             {
                 let ids: Vec<&str> = streaming
                     .iter()
@@ -282,7 +285,7 @@ fn queue_depth(state: &LogState) -> CheckReport {
             continue;
         };
         let key = (f.conn, id);
-        match (f.dir, f.kind.as_str()) {
+        match (f.dir, f.kind) {
             (Dir::Out, "job") => {
                 cancelled.remove(&key);
             }
@@ -295,7 +298,7 @@ fn queue_depth(state: &LogState) -> CheckReport {
                 // Heartbeats read before the cancel still count the job if
                 // its terminal follows; none read after it do.
             }
-            (Dir::In, "job_done" | "job_error") if !is_duplicate_answer(f.text.as_deref()) => {
+            (Dir::In, "job_done" | "job_error") if !is_duplicate_answer(f.text) => {
                 streaming.remove(&key);
                 for b in waiting.remove(&key).unwrap_or_default() {
                     beats[b].4 += 1;

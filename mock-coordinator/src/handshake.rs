@@ -85,8 +85,11 @@ where
 {
     match ws.send(Message::text(text.as_str())).await {
         Ok(()) => {
-            let record = text_record(coord.now_us(), conn, Dir::Out, &text, &parse(&text));
-            coord.log().with(|s| s.push_frame(record));
+            let (at_us, parsed) = (coord.now_us(), parse(&text));
+            coord.log().with(|s| {
+                let record = text_record(s, at_us, conn, Dir::Out, &text, &parsed);
+                s.push_frame(record);
+            });
             Ok(())
         }
         Err(e) => Err(CloseReason::WriteFailed(e.to_string())),
@@ -99,8 +102,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if let Ok(Ok(())) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, ws.close(None)).await {
-        let record = control_record(coord.now_us(), conn, Dir::Out, "close", 0);
-        coord.log().with(|s| s.push_frame(record));
+        let at_us = coord.now_us();
+        coord.log().with(|s| {
+            let record = control_record(s, at_us, conn, Dir::Out, "close", 0);
+            s.push_frame(record);
+        });
     }
 }
 
@@ -126,29 +132,42 @@ enum PreAuth {
 /// Records one pre-auth message; `Err` when it ends the connection.
 fn record_preauth(coord: &Coordinator, conn: u64, msg: Message) -> Step<PreAuth> {
     let at_us = coord.now_us();
-    let (record, outcome) = match msg {
-        Message::Close(_) => return Err(CloseReason::AgentClosed),
-        Message::Ping(p) => (control_record(at_us, conn, Dir::In, "ping", p.len()), PreAuth::Control),
-        Message::Pong(p) => (control_record(at_us, conn, Dir::In, "pong", p.len()), PreAuth::Control),
-        Message::Frame(_) => return Ok(PreAuth::Control),
+    let log = coord.log();
+    let control = |kind: &str, len: usize| {
+        log.with(|s| {
+            let record = control_record(s, at_us, conn, Dir::In, kind, len);
+            s.push_frame(record);
+        });
+    };
+    match msg {
+        Message::Close(_) => Err(CloseReason::AgentClosed),
+        Message::Ping(p) => {
+            control("ping", p.len());
+            Ok(PreAuth::Control)
+        }
+        Message::Pong(p) => {
+            control("pong", p.len());
+            Ok(PreAuth::Control)
+        }
+        Message::Frame(_) => Ok(PreAuth::Control),
         Message::Binary(b) => {
-            let record = control_record(at_us, conn, Dir::In, "binary", b.len());
-            (record, PreAuth::Unexpected("a binary frame".into()))
+            control("binary", b.len());
+            Ok(PreAuth::Unexpected("a binary frame".into()))
         }
         Message::Text(text) => {
             let parsed = parse(text.as_str());
-            let record = text_record(at_us, conn, Dir::In, text.as_str(), &parsed);
-            let outcome = match parsed {
+            log.with(|s| {
+                let record = text_record(s, at_us, conn, Dir::In, text.as_str(), &parsed);
+                s.push_frame(record);
+            });
+            Ok(match parsed {
                 Parsed::Typed { kind, obj } if kind == "auth_response" => PreAuth::Response(obj),
                 Parsed::Typed { kind, .. } => PreAuth::Unexpected(format!("`{kind}`")),
                 Parsed::Untyped(_) => PreAuth::Unexpected("an object without `type`".into()),
                 Parsed::Invalid(why) => PreAuth::Unexpected(format!("a frame that is {why}")),
-            };
-            (record, outcome)
+            })
         }
-    };
-    coord.log().with(|s| s.push_frame(record));
-    Ok(outcome)
+    }
 }
 
 fn before_auth(coord: &Coordinator, conn: u64, what: String) {

@@ -106,7 +106,7 @@ impl Coordinator {
             template: &script.request,
         };
         let text = frames::job(&spec);
-        let mut record = JobRecord::new(0, JobKind::Normal, job_id.clone(), draw.model.clone());
+        let mut record = JobRecord::new(0, JobKind::Normal, job_id.as_str().into(), draw.model.as_str().into());
         record.arrival = Some(arrival);
         record.rule = Some(rule);
         record.deadline_ms = deadline_ms;
@@ -299,7 +299,7 @@ impl Coordinator {
             template: &self.script().request,
         };
         let (text, job_id) = frames::malformed(&spec, rule.kind);
-        let mut record = JobRecord::new(0, JobKind::Malformed(rule.kind), job_id, model.clone());
+        let mut record = JobRecord::new(0, JobKind::Malformed(rule.kind), job_id.into(), model.as_str().into());
         record.deadline_ms = deadline_ms;
         record.scheduled_us = at_us;
         self.submit(record, text);

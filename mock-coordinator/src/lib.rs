@@ -20,7 +20,9 @@
 //!   writing a job or a cancel means for them (README, "Attribution").
 //! - `inbound` — decoding, attribution and checking of the agent's frames.
 //! - [`record`] — record types; [`log`] — the shared [`Log`]; `state` — its
-//!   contents; [`summary`] — HdrHistogram metrics.
+//!   contents; [`framelog`] — its frames, 32 bytes each; [`segmented`] —
+//!   the append-only list its long lists are
+//!   kept in; [`summary`] — HdrHistogram metrics.
 //! - [`digest`] — [`Digest`]: how each connection ended, heartbeat figures,
 //!   answers by kind, jobs left waiting, races run; [`checks`] — the
 //!   coordinator's own end-of-run checks, printed as violations.
@@ -38,6 +40,7 @@ pub mod coordinator;
 pub mod digest;
 mod driver;
 mod enrollment;
+pub mod framelog;
 mod frames;
 mod handshake;
 mod inbound;
@@ -49,6 +52,7 @@ mod resend;
 mod rng;
 mod routing;
 pub mod script;
+pub mod segmented;
 mod session;
 mod start;
 mod state;
@@ -59,12 +63,14 @@ pub use checks::{CheckReport, CheckViolation};
 pub use clock::{Clock, tokio_clock};
 pub use coordinator::{CONNECTIONS_MAX, Coordinator, READ_BUFFER_BYTES};
 pub use digest::Digest;
+pub use framelog::{FrameLog, FrameView};
 pub use log::{Log, LogSnapshot};
 pub use record::{
-    CancelTrigger, ChunkRecord, CloseReason, Dir, FrameRecord, HeartbeatRecord, JobKind, JobOutcome, JobRecord, Note,
-    ReadBlock, ReadWindow, SessionRecord, Terminal, TerminalRecord, Violation, ViolationKind,
+    CancelTrigger, ChunkRecord, CloseReason, Dir, FrameRecord, HeartbeatRecord, JobKind, JobOutcome, JobRecord, Name,
+    Note, ReadBlock, ReadWindow, SessionRecord, Terminal, TerminalRecord, Violation, ViolationKind,
 };
 pub use script::{Script, ScriptError};
+pub use segmented::Segmented;
 pub use start::StartOn;
 pub use state::{FRAME_RECORDS_MAX, VIOLATIONS_MAX};
 pub use summary::{LatencyStats, Summary};

@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
+use crate::framelog::FrameLog;
 use crate::record::{FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation};
+use crate::segmented::Segmented;
 use crate::state::LogState;
 use crate::summary::Summary;
 
@@ -30,8 +32,9 @@ pub struct Log {
 #[derive(Clone, Debug, Serialize)]
 pub struct LogSnapshot {
     pub sessions: Vec<SessionRecord>,
-    pub jobs: Vec<JobRecord>,
-    pub frames: Vec<FrameRecord>,
+    /// In submission order ([`JobRecord::index`] is the position).
+    pub jobs: Segmented<JobRecord>,
+    pub frames: FrameLog,
     pub frames_dropped: u64,
     pub heartbeats: Vec<HeartbeatRecord>,
     pub capabilities: Vec<(u64, Value)>,
@@ -60,7 +63,7 @@ impl Log {
 
     /// Every frame in and out, in the order they were recorded.
     pub fn frames(&self) -> Vec<FrameRecord> {
-        self.lock().frames.clone()
+        self.lock().frames.iter().map(|f| f.to_record()).collect()
     }
 
     /// Frames not kept because the bound [`crate::FRAME_RECORDS_MAX`] was hit.
@@ -70,7 +73,7 @@ impl Log {
 
     /// Every job submission in submission order.
     pub fn jobs(&self) -> Vec<JobRecord> {
-        self.lock().jobs.clone()
+        self.lock().jobs.iter().cloned().collect()
     }
 
     /// Whether `test` holds for every job submission, looked at under the
@@ -143,7 +146,7 @@ impl Log {
         LogSnapshot {
             sessions: std::mem::take(&mut s.sessions),
             jobs: std::mem::take(&mut s.jobs),
-            frames: std::mem::take(&mut s.frames),
+            frames: std::mem::take(&mut s.frames).finish(),
             frames_dropped: s.frames_dropped,
             heartbeats: std::mem::take(&mut s.heartbeats),
             capabilities: std::mem::take(&mut s.capabilities),
@@ -160,7 +163,7 @@ impl Log {
         LogSnapshot {
             sessions: s.sessions.clone(),
             jobs: s.jobs.clone(),
-            frames: s.frames.clone(),
+            frames: s.frames.clone().finish(),
             frames_dropped: s.frames_dropped,
             heartbeats: s.heartbeats.clone(),
             capabilities: s.capabilities.clone(),

@@ -165,8 +165,11 @@ impl Reader<'_> {
                 Some(Ok(msg)) => msg,
             };
             if let Message::Close(_) = msg {
-                let record = control_record(self.coord.now_us(), self.conn, Dir::In, "close", 0);
-                self.coord.log().with(|s| s.push_frame(record));
+                let (at_us, conn) = (self.coord.now_us(), self.conn);
+                self.coord.log().with(|s| {
+                    let record = control_record(s, at_us, conn, Dir::In, "close", 0);
+                    s.push_frame(record);
+                });
                 return CloseReason::AgentClosed;
             }
             // React per frame: a cancel this frame fired (a `race_completion`

@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
+use crate::framelog::{FrameLog, NewFrame};
 use crate::plan::Plan;
 use crate::record::{
-    CloseReason, FrameRecord, HeartbeatRecord, JobRecord, Note, ReadWindow, SessionRecord, Violation, ViolationKind,
+    CloseReason, HeartbeatRecord, JobRecord, Name, Names, Note, ReadWindow, SessionRecord, Violation, ViolationKind,
 };
 use crate::resend::Resends;
 use crate::script::Script;
+use crate::segmented::Segmented;
 
 /// Most frame records kept; later frames are counted in `frames_dropped`.
 pub const FRAME_RECORDS_MAX: usize = 4_000_000;
@@ -46,13 +49,52 @@ pub(crate) struct Progress {
     pub time_zero_us: Option<u64>,
 }
 
+/// The record indexes of one `job_id`'s submissions, in submission order:
+/// almost always one, so it is kept without an allocation of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Submissions {
+    #[default]
+    None,
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Submissions {
+    pub fn push(&mut self, index: usize) {
+        *self = match std::mem::take(self) {
+            Submissions::None => Submissions::One(index),
+            Submissions::One(first) => Submissions::Many(vec![first, index]),
+            Submissions::Many(mut all) => {
+                all.push(index);
+                Submissions::Many(all)
+            }
+        };
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, usize> {
+        self.as_slice().iter()
+    }
+
+    pub fn as_slice(&self) -> &[usize] {
+        match self {
+            Submissions::None => &[],
+            Submissions::One(index) => std::slice::from_ref(index),
+            Submissions::Many(all) => all,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct LogState {
-    pub frames: Vec<FrameRecord>,
+    pub frames: FrameLog,
     pub frames_dropped: u64,
-    pub jobs: Vec<JobRecord>,
-    /// Submissions by `job_id`, in submission order.
-    pub jobs_by_id: BTreeMap<String, Vec<usize>>,
+    pub jobs: Segmented<JobRecord>,
+    /// Submissions by `job_id`, in submission order. Lookup only (never
+    /// iterated, so its order leaks nowhere); its keys are the [`Name`]s
+    /// the job records and the frame log share.
+    pub jobs_by_id: FxHashMap<Name, Submissions>,
+    /// Model names, shared by the job records.
+    pub names: Names,
     pub heartbeats: Vec<HeartbeatRecord>,
     pub capabilities: Vec<(u64, Value)>,
     /// Indexed by `conn - 1`.
@@ -90,10 +132,10 @@ impl LogState {
         self.sessions.get_mut(i)
     }
 
-    pub fn push_frame(&mut self, record: FrameRecord) {
-        if self.frames.len() < FRAME_RECORDS_MAX {
-            self.frames.push(record);
-        } else {
+    /// Records a frame, or counts it in `frames_dropped` past
+    /// [`FRAME_RECORDS_MAX`].
+    pub fn push_frame(&mut self, record: NewFrame<'_>) {
+        if !self.frames.push(record) {
             self.frames_dropped += 1;
         }
     }
@@ -122,9 +164,19 @@ impl LogState {
     pub fn push_job(&mut self, mut record: JobRecord) -> usize {
         let index = self.jobs.len();
         record.index = index;
+        record.model = self.names.share(record.model);
         if !record.job_id.is_empty() {
-            let ids = self.jobs_by_id.entry(record.job_id.clone()).or_default();
-            ids.push(index);
+            match self.jobs_by_id.get_key_value(&*record.job_id) {
+                // A re-send: one allocation for every submission of the id.
+                Some((name, _)) => record.job_id = name.clone(),
+                None => {
+                    self.jobs_by_id.insert(record.job_id.clone(), Submissions::default());
+                    self.frames.register_id(&record.job_id);
+                }
+            }
+            if let Some(ids) = self.jobs_by_id.get_mut(&*record.job_id) {
+                ids.push(index);
+            }
         }
         self.jobs.push(record);
         index
@@ -200,5 +252,18 @@ mod tests {
         assert_eq!(s.sessions[0].close_reason, Some(CloseReason::AgentClosed));
         s.close_session(conn, 20, CloseReason::ScriptedDisconnect);
         assert_eq!(s.sessions[0].closed_us, Some(10));
+    }
+
+    /// Submissions of one id share its name with the index, and keep their order.
+    #[test]
+    fn submissions_of_an_id_share_its_name() {
+        let mut s = LogState::default();
+        for id in ["a", "b", "a", "a"] {
+            s.push_job(JobRecord::new(0, JobKind::Normal, id.into(), "m".into()));
+        }
+        assert_eq!(s.jobs_by_id["a"].as_slice(), &[0, 2, 3]);
+        assert_eq!(s.jobs_by_id["b"], Submissions::One(1));
+        assert!(s.jobs[0].job_id.shares(&s.jobs[3].job_id));
+        assert!(s.jobs[0].model.shares(&s.jobs[1].model));
     }
 }

@@ -17,8 +17,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::coordinator::Coordinator;
-use crate::inbound::{control_record, parse, text_record};
-use crate::record::Dir;
+use crate::inbound::{control_record, frame_record, parse};
+use crate::record::{Dir, JobKind};
 use crate::script::DisconnectKind;
 
 /// Outbound frames queued per connection. Jobs that find the queue full are
@@ -102,8 +102,10 @@ where
                     let close = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(None)));
                     if matches!(close.await, Ok(Ok(()))) {
                         let at_us = coord.now_us();
-                        let record = control_record(at_us, conn, Dir::Out, "close", 0);
-                        coord.log().with(|s| s.push_frame(record));
+                        coord.log().with(|s| {
+                            let record = control_record(s, at_us, conn, Dir::Out, "close", 0);
+                            s.push_frame(record);
+                        });
                     }
                 }
                 return WriterEnd::Disconnected;
@@ -122,8 +124,15 @@ impl Coordinator {
         } else {
             self.now_us()
         };
-        let record = text_record(at_us, conn, Dir::Out, text, &parse(text));
+        let parsed = parse(text);
         let freed_slot = self.log().with(|s| {
+            // A well-formed job frame's text is not kept (see
+            // `FrameRecord::text`): its record holds what it said.
+            let keep_text = match effect {
+                Effect::JobWritten(i) => s.jobs.get(i).is_none_or(|j| matches!(j.kind, JobKind::Malformed(_))),
+                _ => true,
+            };
+            let record = frame_record(s, at_us, conn, Dir::Out, text, &parsed, keep_text);
             s.push_frame(record);
             match effect {
                 Effect::None => false,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use mock_backends::{Recorder, RequestEnd, RequestRecord};
-use mock_coordinator::{Dir, FrameRecord, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
+use mock_coordinator::{Dir, FrameView, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
@@ -99,9 +99,9 @@ pub fn trace_of(records: Records<'_>) -> Trace {
 /// and frame of a kind the trace reads ([`frame_event`]; one it cannot
 /// read makes none).
 fn coordinator_events_max(log: &LogSnapshot) -> usize {
-    let frame_read = |frame: &&FrameRecord| {
+    let frame_read = |frame: &FrameView<'_>| {
         matches!(
-            (frame.dir, &*frame.kind),
+            (frame.dir, frame.kind),
             (Dir::Out, "job_cancel")
                 | (
                     Dir::In,
@@ -202,15 +202,9 @@ fn coordinator_events(
             .map(|n| Event::new(n.at_us, EventKind::CoordinatorNote { what: n.what.clone() })),
     );
     let mut attribution = Attribution::new(&log.jobs);
-    // The attribution holds what the frames need of the job records: they
-    // are freed before the frames are read, and each frame's own strings as
-    // it is read, since this is when a run holds the most memory.
-    drop(std::mem::take(&mut log.jobs));
-    events.extend(
-        std::mem::take(&mut log.frames)
-            .into_iter()
-            .filter_map(|frame| frame_event(&frame, &mut attribution, ids)),
-    );
+    // The frame log is consumed as it is walked: each of its segments is
+    // freed once its frames became events.
+    std::mem::take(&mut log.frames).consume(|frame| events.extend(frame_event(frame, &mut attribution, ids)));
     // Within one instant (one 1 ms step) nothing the coordinator wrote can
     // have been answered yet, so frames read come first; the sort is stable,
     // so reads keep the order the coordinator read them in.

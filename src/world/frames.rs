@@ -5,44 +5,61 @@
 //! records and that attribution together while the frames are replayed in
 //! arrival order.
 
-use std::collections::BTreeMap;
-
-use mock_coordinator::{Dir, FrameRecord, JobRecord, Terminal as CoordTerminal, TerminalRecord};
+use mock_coordinator::{ChunkRecord, Dir, FrameView, JobRecord, Terminal as CoordTerminal, TerminalRecord};
 use serde_json::Value;
 
 use crate::trace::{Event, EventKind, HeartbeatFigures, Interner, Terminal};
 
-/// What frame matching needs of one submission's record.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct SubRecord {
+/// What frame matching reads of one submission's record, borrowed from it
+/// (a long run has tens of thousands; copying their chunk lists would hold
+/// them twice while the records are still alive), and how far matching got.
+#[derive(Clone, Copy, Debug)]
+struct Sub<'j> {
+    job_id: &'j str,
+    conn: u64,
     index: u64,
-    /// `(at_us, len)` of each chunk attributed to it.
-    chunks: Vec<(u64, usize)>,
-    /// `(at_us, error_code)` of each terminal frame attributed to it
-    /// (`None` for `job_done`).
-    terminals: Vec<(u64, Option<String>)>,
+    /// Each chunk attributed to it.
+    chunks: &'j [ChunkRecord],
+    /// Each terminal frame attributed to it; those read on `conn` count
+    /// (a submission lives on one connection, but the record keeps the
+    /// connection of each anyway).
+    terminals: &'j [TerminalRecord],
     cancel_sent_us: Option<u64>,
+    /// Chunks and terminal frames matched so far.
+    chunks_matched: usize,
+    terminals_matched: usize,
 }
 
-impl SubRecord {
-    fn of(job: &JobRecord) -> Self {
-        let code = |t: &TerminalRecord| match &t.frame {
-            CoordTerminal::Done { .. } => None,
-            CoordTerminal::Error { code, .. } => Some(code.clone()),
-        };
-        Self {
+impl<'j> Sub<'j> {
+    fn of(job: &'j JobRecord, conn: u64) -> Self {
+        Sub {
+            job_id: &job.job_id,
+            conn,
             index: job.index as u64,
-            chunks: job.chunks.iter().map(|c| (c.at_us, c.len)).collect(),
-            // A submission lives on one connection; its terminal frames
-            // were read there (the record keeps the connection anyway).
-            terminals: job
-                .terminals
-                .iter()
-                .filter(|t| Some(t.conn) == job.conn)
-                .map(|t| (t.at_us, code(t)))
-                .collect(),
+            chunks: &job.chunks,
+            terminals: &job.terminals,
             cancel_sent_us: job.cancel_sent_us,
+            chunks_matched: 0,
+            terminals_matched: 0,
         }
+    }
+
+    fn key(&self) -> (&'j str, u64) {
+        (self.job_id, self.conn)
+    }
+
+    /// `(at_us, error code)` of the next terminal frame not matched yet.
+    fn next_terminal(&self) -> Option<(u64, Option<&'j str>)> {
+        let t = self
+            .terminals
+            .iter()
+            .filter(|t| t.conn == self.conn)
+            .nth(self.terminals_matched)?;
+        let code = match &t.frame {
+            CoordTerminal::Done { .. } => None,
+            CoordTerminal::Error { code, .. } => Some(code.as_str()),
+        };
+        Some((t.at_us, code))
     }
 }
 
@@ -59,64 +76,57 @@ impl SubRecord {
 /// attributed to none (after the terminal frame, another connection's job,
 /// an unknown id).
 #[derive(Debug, Default)]
-pub(super) struct Attribution {
-    /// Submissions by `(job_id, conn)`, in submission order.
-    chains: BTreeMap<(String, u64), Vec<SubRecord>>,
-    /// Per submission: chunks and terminal frames matched so far.
-    matched: BTreeMap<u64, (usize, usize)>,
+pub(super) struct Attribution<'j> {
+    /// Every submission handed to a connection, sorted by `(job_id, conn)`
+    /// and, within one such chain, in submission order.
+    subs: Vec<Sub<'j>>,
 }
 
-impl Attribution {
-    pub(super) fn new(jobs: &[JobRecord]) -> Self {
-        let mut attribution = Self::default();
-        for job in jobs {
-            if let Some(conn) = job.conn {
-                attribution.add(&job.job_id, conn, SubRecord::of(job));
-            }
-        }
-        attribution
+impl<'j> Attribution<'j> {
+    /// Over the job records, in submission order.
+    pub(super) fn new(jobs: impl IntoIterator<Item = &'j JobRecord>) -> Self {
+        let mut subs: Vec<Sub<'j>> = jobs
+            .into_iter()
+            .filter_map(|job| Some(Sub::of(job, job.conn?)))
+            .collect();
+        // Stable: a chain keeps submission order.
+        subs.sort_by_key(Sub::key);
+        Attribution { subs }
     }
 
-    /// Adds the next submission of `job_id` on `conn`.
-    fn add(&mut self, job_id: &str, conn: u64, sub: SubRecord) {
-        self.chains.entry((job_id.to_owned(), conn)).or_default().push(sub);
-    }
-
-    fn chain(&self, job_id: &str, conn: u64) -> &[SubRecord] {
-        self.chains
-            .get(&(job_id.to_owned(), conn))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+    /// The submissions of `job_id` on `conn`, in submission order.
+    fn chain(&mut self, job_id: &str, conn: u64) -> &mut [Sub<'j>] {
+        let key = (job_id, conn);
+        let start = self.subs.partition_point(|sub| sub.key() < key);
+        let len = self.subs[start..].iter().take_while(|sub| sub.key() == key).count();
+        &mut self.subs[start..start + len]
     }
 
     /// The submission a chunk of `len` bytes read at `at_us` belongs to.
     fn chunk(&mut self, job_id: &str, conn: u64, at_us: u64, len: usize) -> Option<u64> {
-        let owner = self.chain(job_id, conn).iter().find(|sub| {
-            let done = self.matched.get(&sub.index).map_or(0, |m| m.0);
-            sub.chunks.get(done) == Some(&(at_us, len))
+        let owner = self.chain(job_id, conn).iter_mut().find(|sub| {
+            sub.chunks
+                .get(sub.chunks_matched)
+                .is_some_and(|c| c.at_us == at_us && c.len == len)
         })?;
-        let index = owner.index;
-        self.matched.entry(index).or_default().0 += 1;
-        Some(index)
+        owner.chunks_matched += 1;
+        Some(owner.index)
     }
 
     /// The submission a terminal frame read at `at_us` belongs to.
     fn terminal(&mut self, job_id: &str, conn: u64, at_us: u64, terminal: &Terminal) -> Option<u64> {
         let code = terminal.error_code();
-        let owner = self.chain(job_id, conn).iter().find(|sub| {
-            let done = self.matched.get(&sub.index).map_or(0, |m| m.1);
-            sub.terminals
-                .get(done)
-                .is_some_and(|(at, recorded)| *at == at_us && recorded.as_deref() == code)
+        let owner = self.chain(job_id, conn).iter_mut().find(|sub| {
+            sub.next_terminal()
+                .is_some_and(|(at, recorded)| at == at_us && recorded == code)
         })?;
-        let index = owner.index;
-        self.matched.entry(index).or_default().1 += 1;
-        Some(index)
+        owner.terminals_matched += 1;
+        Some(owner.index)
     }
 
     /// The submissions for which a `job_cancel` written at `at_us` was the
     /// first to count (the record keeps each submission's first one).
-    fn cancel(&self, job_id: &str, conn: u64, at_us: u64) -> Vec<u64> {
+    fn cancel(&mut self, job_id: &str, conn: u64, at_us: u64) -> Vec<u64> {
         self.chain(job_id, conn)
             .iter()
             .filter(|sub| sub.cancel_sent_us == Some(at_us))
@@ -126,11 +136,15 @@ impl Attribution {
 }
 
 /// The trace event of one frame, for the frames the oracle reads in order.
-pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, ids: &mut Interner) -> Option<Event> {
+pub(super) fn frame_event(
+    frame: FrameView<'_>,
+    attribution: &mut Attribution<'_>,
+    ids: &mut Interner,
+) -> Option<Event> {
     let conn = frame.conn;
-    let kind = match (frame.dir, frame.kind.as_str()) {
+    let kind = match (frame.dir, frame.kind) {
         (Dir::Out, "job_cancel") => {
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let job = ids.intern(frame.job_id?);
             EventKind::CancelSent {
                 subs: attribution.cancel(&job, conn, frame.at_us),
                 job,
@@ -138,20 +152,20 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
             }
         }
         (Dir::In, "job_chunk") => {
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let job = ids.intern(frame.job_id?);
             // A chunk whose data did not decode is recorded on no
             // submission (and flagged by the coordinator).
             let len = frame.data_len;
             EventKind::Chunk {
-                sub: len.and_then(|len| attribution.chunk(&job, conn, frame.at_us, len)),
+                sub: len.and_then(|len| attribution.chunk(&job, conn, frame.at_us, len as usize)),
                 job,
                 conn,
-                len: len.unwrap_or(0) as u64,
+                len: u64::from(len.unwrap_or(0)),
             }
         }
         (Dir::In, "job_done" | "job_error") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
-            let job = ids.intern(frame.job_id.as_deref()?);
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
+            let job = ids.intern(frame.job_id?);
             let terminal = terminal_of(&text, ids);
             EventKind::TerminalReceived {
                 sub: attribution.terminal(&job, conn, frame.at_us, &terminal),
@@ -161,7 +175,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
             }
         }
         (Dir::In, "heartbeat") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
             EventKind::Heartbeat {
                 conn,
                 queue_depth: text.get("queue_depth")?.as_u64()?,
@@ -175,7 +189,7 @@ pub(super) fn frame_event(frame: &FrameRecord, attribution: &mut Attribution, id
             }
         }
         (Dir::In, "capabilities") => {
-            let text: Value = serde_json::from_str(frame.text.as_deref()?).ok()?;
+            let text: Value = serde_json::from_str(frame.text?).ok()?;
             EventKind::SessionReady {
                 conn,
                 models: model_ids(&text),
@@ -235,31 +249,77 @@ mod tests {
         }
     }
 
+    /// A submission's record as a test writes it: `(at_us, len)` chunks,
+    /// `(at_us, error code)` terminal frames (on connection 1).
+    struct Rec {
+        index: u64,
+        chunks: Vec<ChunkRecord>,
+        terminals: Vec<TerminalRecord>,
+        cancel_sent_us: Option<u64>,
+    }
+
+    fn rec(index: u64, chunks: &[(u64, usize)], terminals: &[(u64, Option<&str>)], cancel_sent_us: Option<u64>) -> Rec {
+        let frame = |code: Option<&str>| match code {
+            None => CoordTerminal::Done {
+                input_tokens: 0,
+                output_tokens: 0,
+                duration_ms: 0,
+            },
+            Some(code) => CoordTerminal::Error {
+                code: code.into(),
+                message: String::new(),
+                tokens_emitted: 0,
+                bytes_emitted: Some(0),
+            },
+        };
+        Rec {
+            index,
+            chunks: chunks.iter().map(|&(at_us, len)| ChunkRecord { at_us, len }).collect(),
+            terminals: terminals
+                .iter()
+                .map(|&(at_us, code)| TerminalRecord {
+                    at_us,
+                    conn: 1,
+                    frame: frame(code),
+                })
+                .collect(),
+            cancel_sent_us,
+        }
+    }
+
+    /// Matching over submissions of id `j` on connection 1, in the order given.
+    fn attribution(recs: &[Rec]) -> Attribution<'_> {
+        let mut subs: Vec<Sub<'_>> = recs
+            .iter()
+            .map(|r| Sub {
+                job_id: "j",
+                conn: 1,
+                index: r.index,
+                chunks: &r.chunks,
+                terminals: &r.terminals,
+                cancel_sent_us: r.cancel_sent_us,
+                chunks_matched: 0,
+                terminals_matched: 0,
+            })
+            .collect();
+        subs.sort_by_key(Sub::key);
+        Attribution { subs }
+    }
+
     /// An original that streams and ends, and a re-send answered
     /// `duplicate_job` in the same instant as the original's `job_done`.
-    fn original_and_duplicate() -> Attribution {
-        let mut attribution = Attribution::default();
-        let original = SubRecord {
-            index: 0,
-            chunks: vec![(10, 3), (20, 3)],
-            terminals: vec![(20, None)],
-            cancel_sent_us: Some(30),
-        };
-        let resend = SubRecord {
-            index: 1,
-            chunks: vec![],
-            terminals: vec![(20, Some("duplicate_job".into()))],
-            cancel_sent_us: None,
-        };
-        attribution.add("j", 1, original);
-        attribution.add("j", 1, resend);
-        attribution
+    fn original_and_duplicate() -> Vec<Rec> {
+        vec![
+            rec(0, &[(10, 3), (20, 3)], &[(20, None)], Some(30)),
+            rec(1, &[], &[(20, Some("duplicate_job"))], None),
+        ]
     }
 
     /// A `duplicate_job` read before the original's `job_done` in one instant goes to the re-send, the `job_done` to the original.
     #[test]
     fn terminals_are_told_apart_by_code_within_an_instant() {
-        let mut attribution = original_and_duplicate();
+        let recs = original_and_duplicate();
+        let mut attribution = attribution(&recs);
         assert_eq!(attribution.chunk("j", 1, 10, 3), Some(0));
         assert_eq!(attribution.terminal("j", 1, 20, &error("duplicate_job")), Some(1));
         assert_eq!(attribution.chunk("j", 1, 20, 3), Some(0));
@@ -269,7 +329,8 @@ mod tests {
     /// A frame no record holds (after the terminal, another connection, another id) belongs to no submission.
     #[test]
     fn unrecorded_frames_belong_to_none() {
-        let mut attribution = original_and_duplicate();
+        let recs = original_and_duplicate();
+        let mut attribution = attribution(&recs);
         assert_eq!(attribution.chunk("j", 1, 10, 3), Some(0));
         assert_eq!(attribution.chunk("j", 1, 15, 3), None);
         assert_eq!(attribution.chunk("j", 2, 20, 3), None);
@@ -279,20 +340,8 @@ mod tests {
     /// Chunks alike in time and length go to the older submission first, then to the re-run.
     #[test]
     fn alike_chunks_go_to_the_older_submission_first() {
-        let mut attribution = Attribution::default();
-        let first = SubRecord {
-            index: 4,
-            chunks: vec![(10, 2)],
-            terminals: vec![(10, None)],
-            cancel_sent_us: None,
-        };
-        let rerun = SubRecord {
-            index: 7,
-            chunks: vec![(10, 2)],
-            ..SubRecord::default()
-        };
-        attribution.add("j", 1, first);
-        attribution.add("j", 1, rerun);
+        let recs = vec![rec(4, &[(10, 2)], &[(10, None)], None), rec(7, &[(10, 2)], &[], None)];
+        let mut attribution = attribution(&recs);
         assert_eq!(attribution.chunk("j", 1, 10, 2), Some(4));
         assert_eq!(attribution.terminal("j", 1, 10, &done()), Some(4));
         assert_eq!(attribution.chunk("j", 1, 10, 2), Some(7));
@@ -301,8 +350,36 @@ mod tests {
     /// A cancel lists the submissions whose first cancel it was.
     #[test]
     fn a_cancel_lists_the_submissions_it_counted_for() {
-        let attribution = original_and_duplicate();
+        let recs = original_and_duplicate();
+        let mut attribution = attribution(&recs);
         assert_eq!(attribution.cancel("j", 1, 30), vec![0]);
         assert!(attribution.cancel("j", 1, 31).is_empty());
+    }
+
+    /// Chains are found among others sorted around them, and keep submission order.
+    #[test]
+    fn chains_are_found_among_others() {
+        let recs = original_and_duplicate();
+        let mut subs: Vec<Sub<'_>> = Vec::new();
+        for (job_id, conn) in [("k", 1), ("j", 2), ("i", 1), ("j", 1), ("j", 0)] {
+            subs.extend(recs.iter().map(|r| Sub {
+                job_id,
+                conn,
+                index: r.index + 10 * conn,
+                chunks: &r.chunks,
+                terminals: &r.terminals,
+                cancel_sent_us: r.cancel_sent_us,
+                chunks_matched: 0,
+                terminals_matched: 0,
+            }));
+        }
+        subs.sort_by_key(Sub::key);
+        let mut attribution = Attribution { subs };
+        assert_eq!(
+            attribution.chain("j", 2).iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![20, 21]
+        );
+        assert_eq!(attribution.chunk("j", 1, 10, 3), Some(10));
+        assert!(attribution.chain("h", 1).is_empty() && attribution.chain("z", 0).is_empty());
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::checks::{self, CheckReport, kind_name};
 use crate::record::{CancelTrigger, CloseReason, Dir, HeartbeatRecord, JobKind, JobOutcome, JobRecord};
+use crate::segmented::Segmented;
 use crate::state::LogState;
 
 mod show;
@@ -199,7 +200,7 @@ fn answer_label(job: &JobRecord) -> String {
     }
 }
 
-fn answers(jobs: &[JobRecord]) -> Vec<KindAnswers> {
+fn answers(jobs: &Segmented<JobRecord>) -> Vec<KindAnswers> {
     let mut by_kind: BTreeMap<String, KindAnswers> = BTreeMap::new();
     for job in jobs {
         let expected = match &job.kind {
@@ -223,7 +224,7 @@ fn answers(jobs: &[JobRecord]) -> Vec<KindAnswers> {
     by_kind.into_values().collect()
 }
 
-fn waiting(jobs: &[JobRecord]) -> Vec<Waiting> {
+fn waiting(jobs: &Segmented<JobRecord>) -> Vec<Waiting> {
     let mut groups: BTreeMap<(String, &'static str), Waiting> = BTreeMap::new();
     for job in jobs.iter().filter(|j| j.sent_us.is_some() && j.terminals.is_empty()) {
         let state = match job.outcome() {
@@ -240,13 +241,13 @@ fn waiting(jobs: &[JobRecord]) -> Vec<Waiting> {
         });
         group.count += 1;
         if group.job_ids.len() < WAITING_IDS_SHOWN {
-            group.job_ids.push(job.job_id.clone());
+            group.job_ids.push(job.job_id.to_string());
         }
     }
     groups.into_values().collect()
 }
 
-fn races(jobs: &[JobRecord]) -> Races {
+fn races(jobs: &Segmented<JobRecord>) -> Races {
     let mut r = Races::default();
     let selected = jobs.iter().filter(|j| {
         let race = |t: &CancelTrigger| matches!(t, CancelTrigger::RaceCompletion { .. });

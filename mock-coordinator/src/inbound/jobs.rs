@@ -9,7 +9,7 @@ use super::Reaction;
 use super::attribution::{Ctx, resolve};
 use super::fields::{str_field, u64_field};
 use super::marker::completion_seen;
-use crate::record::{CancelTrigger, ChunkRecord, JobKind, JobRecord, Terminal, TerminalRecord, ViolationKind};
+use crate::record::{CancelTrigger, ChunkRecord, JobKind, JobRecord, Name, Terminal, TerminalRecord, ViolationKind};
 use crate::script::ResendAfter;
 use crate::state::LogState;
 
@@ -17,7 +17,7 @@ use crate::state::LogState;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CancelOrder {
     pub record: usize,
-    pub job_id: String,
+    pub job_id: Name,
 }
 
 fn bad_field(state: &mut LogState, ctx: Ctx, job_id: Option<&str>, what: String) {
@@ -150,6 +150,11 @@ pub(crate) fn on_terminal(state: &mut LogState, ctx: Ctx, kind: &str, obj: &Map<
     let uncancelled = !job.cancel_queued && job.cancel_sent_us.is_none();
     if first {
         job.cancel_before_terminal = Some(job.cancel_sent_us.is_some());
+        // A job has one terminal frame (more are violations) and takes no
+        // chunk after it: its lists are final, so they hold no spare room
+        // for the rest of the run (a `Vec`'s first push reserves four).
+        job.terminals.reserve_exact(1);
+        job.chunks.shrink_to_fit();
     }
     job.terminals.push(TerminalRecord {
         at_us: ctx.at_us,
@@ -263,8 +268,8 @@ mod tests {
         );
         assert_eq!(job.outcome(), JobOutcome::Done);
         assert!(s.violations.is_empty());
-        assert_eq!(s.frames[0].data_len, Some(6));
-        assert_eq!(s.frames[0].text, None);
+        assert_eq!(s.frames.get(0).unwrap().data_len, Some(6));
+        assert_eq!(s.frames.get(0).unwrap().text, None);
     }
 
     /// A chunk after the terminal, an unknown job and bad base64 are violations.

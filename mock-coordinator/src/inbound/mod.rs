@@ -12,7 +12,8 @@ mod status;
 
 use serde_json::{Map, Value};
 
-use crate::record::{Dir, FrameRecord, ViolationKind};
+use crate::framelog::NewFrame;
+use crate::record::{Dir, ViolationKind};
 use crate::state::LogState;
 
 pub(crate) use fields::str_field;
@@ -60,38 +61,73 @@ pub(crate) struct Reaction {
     pub job_finished: bool,
 }
 
-/// Builds the record of an inbound or outbound text frame.
-pub(crate) fn text_record(at_us: u64, conn: u64, dir: Dir, text: &str, parsed: &Parsed) -> FrameRecord {
+/// Builds the record of an inbound or outbound text frame, keeping its text
+/// unless it is a `job_chunk`.
+pub(crate) fn text_record<'a>(
+    state: &mut LogState,
+    at_us: u64,
+    conn: u64,
+    dir: Dir,
+    text: &'a str,
+    parsed: &Parsed,
+) -> NewFrame<'a> {
+    frame_record(state, at_us, conn, dir, text, parsed, true)
+}
+
+/// Builds the record of a text frame; its text is kept when `keep_text`
+/// and it is not a `job_chunk`.
+pub(crate) fn frame_record<'a>(
+    state: &mut LogState,
+    at_us: u64,
+    conn: u64,
+    dir: Dir,
+    text: &'a str,
+    parsed: &Parsed,
+    keep_text: bool,
+) -> NewFrame<'a> {
     let (kind, job_id) = match parsed {
-        Parsed::Invalid(_) => ("invalid".to_owned(), None),
-        Parsed::Untyped(obj) => ("untyped".to_owned(), str_field(obj, "job_id")),
-        Parsed::Typed { kind, obj } => (kind.clone(), str_field(obj, "job_id")),
+        Parsed::Invalid(_) => ("invalid", None),
+        Parsed::Untyped(obj) => ("untyped", str_field(obj, "job_id")),
+        Parsed::Typed { kind, obj } => (kind.as_str(), str_field(obj, "job_id")),
     };
-    let is_chunk = kind == "job_chunk";
-    FrameRecord {
+    let keep_text = keep_text && kind != "job_chunk";
+    NewFrame {
         at_us,
         conn,
         dir,
-        kind,
-        job_id: job_id.map(str::to_owned),
-        text_len: text.len(),
-        text: (!is_chunk).then(|| text.to_owned()),
+        kind: state.frames.kind(kind),
+        job: job_id.map(|id| state.frames.job(id)),
+        text_len: len_u32(text.len()),
+        text: keep_text.then_some(text),
         data_len: None,
     }
 }
 
 /// Builds the record of a non-text frame.
-pub(crate) fn control_record(at_us: u64, conn: u64, dir: Dir, kind: &str, len: usize) -> FrameRecord {
-    FrameRecord {
+pub(crate) fn control_record(
+    state: &mut LogState,
+    at_us: u64,
+    conn: u64,
+    dir: Dir,
+    kind: &str,
+    len: usize,
+) -> NewFrame<'static> {
+    NewFrame {
         at_us,
         conn,
         dir,
-        kind: kind.to_owned(),
-        job_id: None,
-        text_len: len,
+        kind: state.frames.kind(kind),
+        job: None,
+        text_len: len_u32(len),
         text: None,
         data_len: None,
     }
+}
+
+/// A length for a [`FrameRecord`]: a frame read is at most the WebSocket's
+/// message size (64 MiB), so only a frame written past 4 GiB saturates.
+pub(crate) fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// Records one steady-state frame (after `auth_ok`) and applies it.
@@ -100,22 +136,25 @@ pub(crate) fn ingest(state: &mut LogState, conn: u64, at_us: u64, frame: InFrame
     let text = match frame {
         InFrame::Text(text) => text,
         InFrame::Binary(len) => {
-            state.push_frame(control_record(at_us, conn, Dir::In, "binary", len));
+            let record = control_record(state, at_us, conn, Dir::In, "binary", len);
+            state.push_frame(record);
             let what = format!("binary frame of {len} bytes (the protocol sends text only)");
             state.violation(at_us, conn, ViolationKind::BinaryFrame, None, what);
             return reaction;
         }
         InFrame::Ping(len) => {
-            state.push_frame(control_record(at_us, conn, Dir::In, "ping", len));
+            let record = control_record(state, at_us, conn, Dir::In, "ping", len);
+            state.push_frame(record);
             return reaction;
         }
         InFrame::Pong(len) => {
-            state.push_frame(control_record(at_us, conn, Dir::In, "pong", len));
+            let record = control_record(state, at_us, conn, Dir::In, "pong", len);
+            state.push_frame(record);
             return reaction;
         }
     };
     let parsed = parse(text);
-    let mut record = text_record(at_us, conn, Dir::In, text, &parsed);
+    let mut record = text_record(state, at_us, conn, Dir::In, text, &parsed);
     match parsed {
         Parsed::Invalid(why) => {
             state.push_frame(record);
@@ -131,7 +170,7 @@ pub(crate) fn ingest(state: &mut LogState, conn: u64, at_us: u64, frame: InFrame
             let ctx = attribution::Ctx { conn, at_us };
             match kind.as_str() {
                 "job_chunk" => {
-                    record.data_len = jobs::on_chunk(state, ctx, &obj, &mut reaction);
+                    record.data_len = jobs::on_chunk(state, ctx, &obj, &mut reaction).map(len_u32);
                     // Decoding comes first so the record can carry the
                     // decoded length.
                     state.push_frame(record);
@@ -193,11 +232,11 @@ mod tests {
                 ViolationKind::BinaryFrame,
             ]
         );
-        let frame_kinds: Vec<&str> = s.frames.iter().map(|f| f.kind.as_str()).collect();
+        let frame_kinds: Vec<&str> = s.frames.iter().map(|f| f.kind).collect();
         assert_eq!(
             frame_kinds,
             vec!["invalid", "invalid", "untyped", "config_update", "binary", "ping"]
         );
-        assert_eq!(s.frames[0].text.as_deref(), Some("nope"));
+        assert_eq!(s.frames.get(0).unwrap().text, Some("nope"));
     }
 }

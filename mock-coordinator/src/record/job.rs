@@ -4,6 +4,7 @@
 use sealed_bytes::ByteLog;
 use serde::{Serialize, Serializer};
 
+use super::Name;
 use crate::script::MalformedKind;
 
 /// Which kind of submission a [`JobRecord`] is.
@@ -106,9 +107,11 @@ pub struct JobRecord {
     pub rule: Option<usize>,
     pub kind: JobKind,
     /// The `job_id` as sent (not a UUID for some malformed kinds; empty when
-    /// the frame carries none).
-    pub job_id: String,
-    pub model: String,
+    /// the frame carries none). Shared with the job index and with the
+    /// frame records that name it.
+    pub job_id: Name,
+    /// Shared by every job of the model.
+    pub model: Name,
     /// `deadline_ms` as sent; `None` when the field was omitted.
     pub deadline_ms: Option<u64>,
     /// Connection the frame was handed to; `None` when no session existed.
@@ -204,7 +207,7 @@ impl JobRecord {
     }
 
     /// A fresh record with nothing received yet.
-    pub(crate) fn new(index: usize, kind: JobKind, job_id: String, model: String) -> JobRecord {
+    pub(crate) fn new(index: usize, kind: JobKind, job_id: Name, model: Name) -> JobRecord {
         JobRecord {
             index,
             arrival: None,

@@ -2,8 +2,11 @@
 //! timestamps (`*_us`: microseconds from the injected clock).
 
 mod job;
+mod name;
 
 pub use job::{CancelTrigger, ChunkRecord, JobKind, JobOutcome, JobRecord, Terminal, TerminalRecord};
+pub(crate) use name::Names;
+pub use name::{NAMES_MAX, Name};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -18,7 +21,12 @@ pub enum Dir {
     Out,
 }
 
-/// One WebSocket frame, in or out.
+/// One WebSocket frame, in or out, as an owned record ([`crate::Log::frames`],
+/// [`crate::FrameView::to_record`]). The log itself keeps frames packed in a
+/// [`crate::FrameLog`] (32 bytes each) and lends them as
+/// [`crate::FrameView`]s, which have these fields and serialize alike.
+/// Lengths are 32-bit: a frame read is at most the WebSocket's 64 MiB
+/// message size; a longer one written saturates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FrameRecord {
     pub at_us: u64,
@@ -27,16 +35,20 @@ pub struct FrameRecord {
     pub dir: Dir,
     /// The message `type`; or `binary`, `invalid` (not a JSON object),
     /// `untyped` (object without a string `type`), `ping`, `pong`, `close`.
-    pub kind: String,
+    pub kind: Name,
     /// The frame's `job_id` when it has a string one.
-    pub job_id: Option<String>,
+    pub job_id: Option<Name>,
     /// Length of the frame's text (or payload) in bytes.
-    pub text_len: usize,
+    pub text_len: u32,
     /// The full text, except for `job_chunk` frames (kept as
-    /// [`FrameRecord::data_len`] instead).
-    pub text: Option<String>,
+    /// [`FrameRecord::data_len`] instead) and for the `job` frames of
+    /// well-formed submissions (normal jobs and re-sends): every field of
+    /// those is in the [`JobRecord`] (id, model, deadline) or in the
+    /// script's request template, and nothing reads them back. A malformed
+    /// job frame keeps its text.
+    pub text: Option<Box<str>>,
     /// `job_chunk`: length of the decoded `data`, when it decoded.
-    pub data_len: Option<usize>,
+    pub data_len: Option<u32>,
 }
 
 /// One `heartbeat` frame; fields that were missing or ill-typed are `None`

@@ -40,7 +40,7 @@ async fn fixed_rate_count_and_timing() {
     let arrivals: Vec<Option<u64>> = log.jobs().iter().map(|j| j.arrival).collect();
     assert_eq!(arrivals, (0..5).map(Some).collect::<Vec<_>>());
     let ids: Vec<&str> = frames.iter().map(|f| f["job_id"].as_str().unwrap()).collect();
-    let recorded: Vec<String> = log.jobs().into_iter().map(|j| j.job_id).collect();
+    let recorded: Vec<String> = log.jobs().into_iter().map(|j| j.job_id.to_string()).collect();
     assert_eq!(ids, recorded);
     assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()));
     assert!(

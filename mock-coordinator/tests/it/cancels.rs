@@ -114,7 +114,7 @@ async fn cancel_fraction() {
                 .iter()
                 .any(|t| matches!(t, CancelTrigger::AfterSend { delay_ms: 50, .. }))
         })
-        .map(|j| j.job_id.clone())
+        .map(|j| j.job_id.to_string())
         .collect();
     assert_eq!(cancelled, selected);
     assert!(

@@ -30,7 +30,7 @@ async fn wedged_agent_is_visible() {
     let b = next_json(&mut ws).await["job_id"].as_str().unwrap().to_owned();
     let malformed = next_text(&mut ws).await.unwrap();
     let malformed_id = log.jobs()[3].job_id.clone();
-    assert!(malformed.contains(&malformed_id));
+    assert!(malformed.contains(malformed_id.as_str()));
     send(&mut ws, heartbeat(2)).await;
     send(&mut ws, error(&a, "duplicate_job", 0)).await;
     send(&mut ws, error(&malformed_id, "invalid_job", 0)).await;

@@ -44,7 +44,7 @@ async fn good_signature_gets_auth_ok_over_tcp() {
         Some(B64.encode(agent_key().verifying_key().as_bytes()).as_str())
     );
     assert_eq!(session.agent_version.as_deref(), Some("test-agent/0.1"));
-    let kinds: Vec<(Dir, String)> = log.frames().into_iter().map(|f| (f.dir, f.kind)).collect();
+    let kinds: Vec<(Dir, String)> = log.frames().into_iter().map(|f| (f.dir, f.kind.to_string())).collect();
     let expected = [
         (Dir::Out, "auth_challenge"),
         (Dir::In, "auth_response"),

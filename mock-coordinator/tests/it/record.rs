@@ -45,7 +45,7 @@ async fn record_matches_client() {
         .collect();
     assert_eq!(inbound.len(), sent.len());
     for (record, text) in inbound.iter().zip(&sent) {
-        assert_eq!(record.text_len, text.len());
+        assert_eq!(record.text_len as usize, text.len());
         if record.kind == "job_chunk" {
             assert_eq!(record.text, None);
             assert!(record.data_len.is_some());
@@ -59,6 +59,20 @@ async fn record_matches_client() {
         .map(|f| f.kind.as_str())
         .collect();
     assert_eq!(outbound, vec!["auth_challenge", "auth_ok", "job", "job"]);
+    // A well-formed job frame keeps its length and id, not its text; the
+    // handshake's frames keep theirs.
+    for f in frames.iter().filter(|f| f.dir == Dir::Out) {
+        assert_eq!(f.text.is_none(), f.kind == "job", "{f:?}");
+        assert!(f.text_len > 0);
+    }
+    let ids: Vec<_> = frames
+        .iter()
+        .filter(|f| f.kind == "job")
+        .filter_map(|f| f.job_id.clone())
+        .collect();
+    assert_eq!(ids, vec![a.as_str(), b.as_str()]);
+    let chunk_of_a = frames.iter().find(|f| f.kind == "job_chunk").unwrap();
+    assert_eq!(chunk_of_a.job_id.as_ref(), Some(&ids[0]));
 
     let jobs = log.jobs();
     assert_eq!(jobs[0].bytes, b"data: {\"x\":1}\n\ndata: [DONE]\n\n");
