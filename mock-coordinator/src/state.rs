@@ -18,8 +18,12 @@ use crate::resend::Resends;
 use crate::script::Script;
 use crate::segmented::Segmented;
 
-/// Most frame records kept; later frames are counted in `frames_dropped`.
-pub const FRAME_RECORDS_MAX: usize = 4_000_000;
+/// Most frame records kept; later frames are counted in `frames_dropped`
+/// (and `records_complete` fails the run). A frame is kept in 32 bytes
+/// (`FrameLog`), so the bound is ≈ 512 MB: about two simulated hours at 100
+/// jobs/s (≈ 2 300 frames/s). 4 M, the bound while a frame took ≈ 180
+/// bytes, cut a one-hour soak at 100 jobs/s off at 29 minutes.
+pub const FRAME_RECORDS_MAX: usize = 16_000_000;
 /// Most violations kept; a flood from a broken agent is counted instead.
 pub const VIOLATIONS_MAX: usize = 100_000;
 /// Most notes kept.

@@ -192,23 +192,25 @@ fn holders_of(sends: &[&JobSend], rejections: &[&JobSend]) -> Vec<u64> {
 fn unexplained_rejections(view: &TraceView) -> Vec<Violation> {
     let mut found = Vec::new();
     for job in view.jobs.values() {
-        let claimed: Vec<u64> = job
+        let decided = usize::try_from(job.agent_out_of_capacity).unwrap_or(usize::MAX);
+        // Counted in one pass without collecting them (most jobs of a run
+        // over capacity have one): the first frame beyond the decisions is
+        // where the claim stops being explained.
+        let (mut claimed, mut unexplained_us) = (0, None);
+        let frames = job
             .sends
             .iter()
             .flat_map(|send| &send.terminals)
-            .chain(&job.stray_terminals)
-            .filter(|t| t.what.error_code() == Some("out_of_capacity"))
-            .map(|t| t.at_us)
-            .collect();
-        if claimed.is_empty() {
-            continue;
+            .chain(&job.stray_terminals);
+        for t in frames.filter(|t| t.what.error_code() == Some("out_of_capacity")) {
+            if claimed == decided {
+                unexplained_us = Some(t.at_us);
+            }
+            claimed += 1;
         }
-        let decided = usize::try_from(job.agent_out_of_capacity).unwrap_or(usize::MAX);
-        if let Some(&at_us) = claimed.get(decided) {
-            let detail = format!(
-                "{} out_of_capacity frame(s) but {decided} out_of_capacity admission decision(s)",
-                claimed.len()
-            );
+        if let Some(at_us) = unexplained_us {
+            let detail =
+                format!("{claimed} out_of_capacity frame(s) but {decided} out_of_capacity admission decision(s)");
             found.push(Violation::new(
                 OUT_OF_CAPACITY_TRUTHFUL.name,
                 Some(&*job.job),
