@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 
 use mock_backends::{Recorder, RequestEnd, RequestRecord};
-use mock_coordinator::{Dir, FrameView, JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
+use mock_coordinator::{JobKind as CoordJobKind, JobRecord, LogSnapshot, ReadBlock};
 use provider_agent::observer::AgentEvent;
 use serde_json::Value;
 
 use super::agent_subs;
-use super::frames::{Attribution, frame_event};
+use super::frames::{Attribution, frame_event, frame_is_read};
 use crate::trace::{Blob, Event, EventKind, Interner, JobId, JobKind, Trace, sort_stable_by_key};
 
 /// The protocol's default `deadline_ms`, applied by the agent when a job
@@ -40,7 +40,7 @@ pub struct Records<'a> {
 ///
 /// Memory: this is where a run holds the most, its records and their
 /// events at once. So every event goes straight into one buffer of exact
-/// size, source by source in [`Source`] order, and is put in trace order
+/// size, source by source in [`Source`](crate::trace::Source) order, and is put in trace order
 /// there ([`Trace::merge_listed_by_source`]): no event is tagged, copied,
 /// or held in a buffer grown by doubling.
 pub fn trace_of(records: Records<'_>) -> Trace {
@@ -99,22 +99,16 @@ pub fn trace_of(records: Records<'_>) -> Trace {
 /// and frame of a kind the trace reads ([`frame_event`]; one it cannot
 /// read makes none).
 fn coordinator_events_max(log: &LogSnapshot) -> usize {
-    let frame_read = |frame: &FrameView<'_>| {
-        matches!(
-            (frame.dir, frame.kind),
-            (Dir::Out, "job_cancel")
-                | (
-                    Dir::In,
-                    "job_chunk" | "job_done" | "job_error" | "heartbeat" | "capabilities"
-                )
-        )
-    };
     2 * log.sessions.len()
         + log.jobs.iter().map(job_events_count).sum::<usize>()
         + log.read_windows.len()
         + log.violations.len()
         + log.notes.len()
-        + log.frames.iter().filter(frame_read).count()
+        + log
+            .frames
+            .iter()
+            .filter(|frame| frame_is_read(frame.dir, frame.kind))
+            .count()
 }
 
 /// Every body a backend wrote, by the job id its request carried.

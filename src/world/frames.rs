@@ -135,6 +135,20 @@ impl<'j> Attribution<'j> {
     }
 }
 
+/// Whether [`frame_event`] makes an event of a frame of this direction and
+/// kind (it may still make none of a frame it cannot decode): what the
+/// collection reserves room for.
+pub(super) fn frame_is_read(dir: Dir, kind: &str) -> bool {
+    matches!(
+        (dir, kind),
+        (Dir::Out, "job_cancel")
+            | (
+                Dir::In,
+                "job_chunk" | "job_done" | "job_error" | "heartbeat" | "capabilities"
+            )
+    )
+}
+
 /// The trace event of one frame, for the frames the oracle reads in order.
 pub(super) fn frame_event(
     frame: FrameView<'_>,
@@ -197,6 +211,10 @@ pub(super) fn frame_event(
         }
         _ => return None,
     };
+    debug_assert!(
+        frame_is_read(frame.dir, frame.kind),
+        "frame_is_read names every kind read here"
+    );
     Some(Event::new(frame.at_us, kind))
 }
 
