@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::{ms_to_us, sleep_until_us};
 use crate::coordinator::Coordinator;
-use crate::inbound::{Parsed, control_record, parse, str_field, text_record};
+use crate::inbound::{Parsed, control_record, frame_record, parse, str_field};
 use crate::record::{CloseReason, Dir, ViolationKind};
 use crate::script::HandshakeMode;
 use crate::writer::CLOSE_WRITE_TIMEOUT;
@@ -87,7 +87,7 @@ where
         Ok(()) => {
             let (at_us, parsed) = (coord.now_us(), parse(&text));
             coord.log().with(|s| {
-                let record = text_record(s, at_us, conn, Dir::Out, &text, &parsed);
+                let record = frame_record(s, at_us, conn, Dir::Out, &text, &parsed, true);
                 s.push_frame(record);
             });
             Ok(())
@@ -157,7 +157,7 @@ fn record_preauth(coord: &Coordinator, conn: u64, msg: Message) -> Step<PreAuth>
         Message::Text(text) => {
             let parsed = parse(text.as_str());
             log.with(|s| {
-                let record = text_record(s, at_us, conn, Dir::In, text.as_str(), &parsed);
+                let record = frame_record(s, at_us, conn, Dir::In, text.as_str(), &parsed, true);
                 s.push_frame(record);
             });
             Ok(match parsed {

@@ -61,19 +61,6 @@ pub(crate) struct Reaction {
     pub job_finished: bool,
 }
 
-/// Builds the record of an inbound or outbound text frame, keeping its text
-/// unless it is a `job_chunk`.
-pub(crate) fn text_record<'a>(
-    state: &mut LogState,
-    at_us: u64,
-    conn: u64,
-    dir: Dir,
-    text: &'a str,
-    parsed: &Parsed,
-) -> NewFrame<'a> {
-    frame_record(state, at_us, conn, dir, text, parsed, true)
-}
-
 /// Builds the record of a text frame; its text is kept when `keep_text`
 /// and it is not a `job_chunk`.
 pub(crate) fn frame_record<'a>(
@@ -154,7 +141,7 @@ pub(crate) fn ingest(state: &mut LogState, conn: u64, at_us: u64, frame: InFrame
         }
     };
     let parsed = parse(text);
-    let mut record = text_record(state, at_us, conn, Dir::In, text, &parsed);
+    let mut record = frame_record(state, at_us, conn, Dir::In, text, &parsed, true);
     match parsed {
         Parsed::Invalid(why) => {
             state.push_frame(record);
